@@ -49,8 +49,8 @@ maxspeed_cap_factor: float = 1.6
 mountain_speed_factor: float = 0.8
 
 #: The off-network access leg: from a unit's representative point or an agency's door to the nearest road
-#: node, walked or driven slowly on a lane that OSM may not map.
-access_speed_kph: float = 5.0
+#: node, walked or driven slowly on a lane that OSM may not map (10 km/h: a slow car on an unmapped track).
+access_speed_kph: float = 10.0
 #: Points farther than this from any road node are flagged unreachable rather than given an invented time.
 max_access_distance_m: float = 1500.0
 
