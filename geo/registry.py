@@ -74,7 +74,7 @@ _COLUMNS: tuple[_Column, ...] = (
     _Column("quality_score", "质量评分", ("质量评分", "评分", "quality_score", "score")),
     _Column("leading", "龙头", ("龙头", "龙头机构", "是否龙头", "leading")),
     _Column("service_modes", "服务方式", ("服务方式", "服务模式", "service_modes", "service_mode")),
-    _Column("township", "乡镇", ("乡镇", "街道", "乡镇街道", "乡镇(街道)", "township")),
+    _Column("township", "乡镇", ("乡镇", "街道", "乡镇街道", "乡镇(街道)", "乡镇/街道", "township")),
     _Column("demo", "示例数据", ("示例数据", "演示数据", "demo")),
 )
 
@@ -132,6 +132,11 @@ _CARE_TYPE_LOOKUP = _vocabulary(_CARE_TYPE_VALUES)
 _STATUS_LOOKUP = _vocabulary(_STATUS_VALUES)
 _SERVICE_MODE_LOOKUP = _vocabulary(_SERVICE_MODE_VALUES)
 _BOOL_LOOKUP = _vocabulary(_BOOL_VALUES)
+
+#: Coordinates are kept to 1e-9° (0.1 mm) and scores to 1e-6, far below any survey or rating precision, so that
+#: every format, including XLSX (which openpyxl writes with 16 significant digits), round-trips them exactly.
+_COORD_DECIMALS = 9
+_SCORE_DECIMALS = 6
 
 #: Rows with the same name closer than this are taken for one agency entered twice.
 _DUPLICATE_DISTANCE_M = 50.0
@@ -501,6 +506,17 @@ def _validate(cells: dict[str, list[str | None]], row_numbers: list[int], geomet
     def column(name: str) -> list[str | None]:
         return cells.get(name, [None] * n)
 
+    absent_reported: set[str] = set()
+
+    def flag_missing(i: int, name: str, code: str, reason: str, general: str | None = None) -> None:
+        """A warning for an empty cell; for a column the file lacks altogether, one file-level warning."""
+        if name in cells:
+            flag(i, name, None, code, reason, "warning")
+        elif name not in absent_reported:
+            absent_reported.add(name)
+            report.add(f"the file has no {name} column: {general or reason}, in every row", column=name,
+                       severity="warning", code=code)
+
     # Text fields
     text = {c: [(v or "").strip() for v in column(c)] for c in _TEXT_COLUMNS if c != "service_modes"}
     for i, name in enumerate(text["name"]):
@@ -528,7 +544,7 @@ def _validate(cells: dict[str, list[str | None]], row_numbers: list[int], geomet
                  f"institution/机构护理 or home/居家护理")
     for i, v in enumerate(column("status")):
         if not v:
-            flag(i, "status", None, "missing_status", "status is missing; taken as designated (定点)", "warning")
+            flag_missing(i, "status", "missing_status", "status is missing; taken as designated (定点)")
         elif not status[i]:
             flag(i, "status", v, "unknown_status", f"unknown status '{v}'; use designated/定点, suspended/暂停, "
                  f"terminated/解除 or planned/规划")
@@ -574,18 +590,19 @@ def _validate(cells: dict[str, list[str | None]], row_numbers: list[int], geomet
         for c in ("certified_caregivers", "clients_served"):
             if not raw_counts[c][i]:
                 numbers[c][i] = 0.0
-                flag(i, c, None, "missing_count", f"{c} is missing; taken as 0", "warning")
+                flag_missing(i, c, "missing_count", f"{c} is missing; taken as 0")
         if not raw_counts["capacity"][i]:
             caregivers = numbers["certified_caregivers"][i]
             if raw_counts["certified_caregivers"][i] and caregivers is not None:
                 numbers["capacity"][i] = float(round(caregivers * settings.clients_per_caregiver))
-                flag(i, "capacity", None, "capacity_derived",
-                     f"capacity is missing; derived as {caregivers:g} certified caregivers × "
-                     f"{settings.clients_per_caregiver:g} clients each = {numbers['capacity'][i]:g}", "warning")
+                flag_missing(i, "capacity", "capacity_derived",
+                             f"capacity is missing; derived as {caregivers:g} certified caregivers × "
+                             f"{settings.clients_per_caregiver:g} clients each = {numbers['capacity'][i]:g}",
+                             f"capacity derived as certified caregivers × {settings.clients_per_caregiver:g}")
             elif not raw_counts["certified_caregivers"][i]:
                 numbers["capacity"][i] = 0.0
-                flag(i, "capacity", None, "missing_count", "capacity and certified caregivers are both missing; "
-                     "capacity taken as 0, so allocation sends this agency no clients", "warning")
+                flag_missing(i, "capacity", "missing_count", "capacity and certified caregivers are both "
+                             "missing; capacity taken as 0, so allocation sends this agency no clients")
 
     # Coordinates: from the geometry where a feature has one, else from lon/lat (or a combined lon,lat) cells
     lon_cells, lat_cells = list(column("lon")), list(column("lat"))
@@ -674,8 +691,8 @@ def _validate(cells: dict[str, list[str | None]], row_numbers: list[int], geomet
     for i in np.flatnonzero(~errors):
         if not ids[i]:
             ids[i] = _stable_id(text["name"][i], lon[i], lat[i])
-            flag(i, "agency_id", None, "generated_id", f"agency_id is missing; generated '{ids[i]}' from name "
-                 f"and position", "warning")
+            flag_missing(i, "agency_id", "generated_id", f"agency_id is missing; generated '{ids[i]}' from "
+                         f"name and position", "agency_id generated from name and position")
 
     keep = np.flatnonzero(~errors)
     records = {
@@ -706,12 +723,13 @@ def _build_frame(records: dict[str, list], lon: np.ndarray, lat: np.ndarray) -> 
         if c in _COUNT_COLUMNS:
             columns[c] = pd.Series(values, dtype="float64").astype("int64")
         elif c == "quality_score":
-            columns[c] = pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+            columns[c] = pd.Series([np.nan if v is None else v for v in values], dtype="float64").round(_SCORE_DECIMALS)
         elif c in _BOOL_COLUMNS:
             columns[c] = pd.Series(values, dtype=bool)
         else:
             columns[c] = pd.Series(values, dtype="str")
-    return gpd.GeoDataFrame(columns, geometry=gpd.points_from_xy(lon, lat), crs=schema.CRS)
+    geometry = gpd.points_from_xy(np.round(lon, _COORD_DECIMALS), np.round(lat, _COORD_DECIMALS))
+    return gpd.GeoDataFrame(columns, geometry=geometry, crs=schema.CRS)
 
 
 def read_agencies(path_or_buffer, *, filename: str | None = None, coord_system: str = "wgs84", region=None,
