@@ -298,20 +298,23 @@ def _table_from_rows(rows: list[list[str | None]], label: str, report: Report) -
 
 
 def _read_csv(data: bytes, label: str, report: Report) -> _RawTable:
-    text = _decode_text(data, label)
+    """Every cell as text (the csv module never guesses types, so codes keep their digits and zeros).
+
+    The delimiter is the one under which the top rows name the most known columns: csv.Sniffer is easily
+    fooled by ';'-joined service modes, and pandas refuses the ragged rows a title line above the header makes.
+    """
+    text = _decode_text(data, label).lstrip("\ufeff")
+    head = text.splitlines()[:15]
+
+    def known_headers(sep: str) -> int:
+        return max((sum(_header_key(c) in _HEADER_LOOKUP for c in row) for row in csv.reader(head, delimiter=sep)),
+                   default=0)
+
+    sep = max((",", ";", "\t", "|"), key=known_headers)  # max keeps the first (",") on ties
     try:
-        dialect = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|")
-        sep = dialect.delimiter
-    except csv.Error:
-        sep = ","
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
-                            skip_blank_lines=False, skipinitialspace=True)
-    except pd.errors.ParserError as exc:
+        rows = [[(c.strip() or None) for c in row] for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep)]
+    except csv.Error as exc:
         raise _file_problem("unreadable_file", f"{label} is not a well-formed CSV: {exc}") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise _file_problem("empty_file", f"{label} is empty; it needs a header row and at least one agency") from exc
-    rows = [[(v.strip() or None) if isinstance(v, str) else None for v in r] for r in frame.itertuples(index=False)]
     return _table_from_rows(rows, label, report)
 
 
@@ -407,6 +410,9 @@ def _geometry_to_wgs84_crs(frame: gpd.GeoDataFrame, data: bytes, fmt: str, label
                 f"{label} {what} but its coordinates look projected (values up to {max(x.max(), y.max()):,.0f}, "
                 f"beyond ±180°); save it with its real CRS (e.g. a UTM or CGCS2000 zone) or reprojected to "
                 f"EPSG:4326 (WGS84)")
+        if crs is None and fmt == "gpkg":
+            report.add(f"{label} declares no CRS; its degree coordinates are taken as EPSG:4326 (WGS84)",
+                       severity="warning", code="crs_assumed")
         return frame.set_crs(schema.CRS, allow_override=True) if crs is None else frame.to_crs(schema.CRS)
     epsg = crs.to_epsg()
     name = f"EPSG:{epsg}" if epsg else crs.name

@@ -131,6 +131,17 @@ def test_chinese_coordinate_systems_land_within_1m(tmp_path, yuyao, system):
     assert error.max() < 1.0
 
 
+def test_ragged_title_line_semicolons_and_blank_lines(tmp_path):
+    path = tmp_path / "excel_fr.csv"
+    path.write_text("Registre des agences\n\nname;type;lon;lat;service_modes;remarque\n"
+                    "A;home;1.52;42.50;\"home_visit,day_care\";ok\n\nB;clinic;1.53;42.51;day_care;\n", encoding="utf-8")
+    agencies, report = read_agencies(path)
+    assert agencies.name.tolist() == ["A"] and agencies.service_modes.iloc[0] == "home_visit;day_care"
+    # Row numbers count data rows after the header, blank ones included, so the user can find the row.
+    assert [(p.row, p.code) for p in report.errors] == [(3, "unknown_care_type")]
+    assert ("unknown_columns", "remarque") in [(p.code, p.value) for p in report.warnings]
+
+
 def test_combined_lonlat_column(tmp_path):
     path = tmp_path / "amap.csv"
     path.write_text("名称,类型,坐标\n花园社区居家养老服务中心,居家,\"121.16,30.05\"\n", encoding="utf-8")
@@ -331,6 +342,21 @@ def test_projected_geopackage_is_reprojected(tmp_path, good):
     agencies, report = read_agencies(path)
     assert "reprojected" in [p.code for p in report.warnings]
     assert _metres(agencies.geometry.x, agencies.geometry.y, good.geometry.x, good.geometry.y).max() < 0.01
+
+
+def test_geopackage_without_crs(tmp_path, good):
+    projected = tmp_path / "metres.gpkg"
+    with pytest.warns(UserWarning, match="crs"):
+        good.to_crs(32631).set_crs(None, allow_override=True).to_file(projected, driver="GPKG")
+    with pytest.raises(InputError, match="look projected") as info:
+        read_agencies(projected)
+    assert info.value.problems[0].code == "projected_without_crs"
+    degrees = tmp_path / "degrees.gpkg"
+    with pytest.warns(UserWarning, match="crs"):
+        good.set_crs(None, allow_override=True).to_file(degrees, driver="GPKG")
+    agencies, report = read_agencies(degrees)
+    assert [p.code for p in report.warnings] == ["crs_assumed"]
+    pd.testing.assert_frame_equal(agencies, good)
 
 
 def test_geojson_in_gcj02_is_converted(tmp_path, yuyao):
