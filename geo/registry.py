@@ -159,7 +159,10 @@ class _RawTable:
 
 
 def _file_problem(code: str, message: str) -> InputError:
-    return InputError(message, [Problem(message, code=code)])
+    """A file-level InputError whose one problem is the message itself (shown once, not "msg: msg")."""
+    error = InputError(message, [Problem(message, code=code)])
+    error.args = (message,)
+    return error
 
 
 def _load_bytes(path_or_buffer, filename: str | None) -> tuple[bytes, str | None]:
@@ -349,6 +352,11 @@ def _read_xlsx(data: bytes, label: str, report: Report) -> _RawTable:
 def _read_vector(data: bytes, fmt: str, label: str, report: Report) -> _RawTable:
     import pyogrio
 
+    if fmt == "geojson":
+        try:
+            json.loads(_decode_text(data, label))
+        except json.JSONDecodeError as exc:
+            raise _file_problem("unreadable_file", f"{label} is not valid GeoJSON: {exc}") from exc
     layer = None
     try:
         with warnings.catch_warnings():
@@ -376,14 +384,12 @@ def _read_vector(data: bytes, fmt: str, label: str, report: Report) -> _RawTable
         for i, geom in enumerate(frame.geometry):
             if geom is None or geom.is_empty:
                 continue
-            if geom.geom_type != "Point":
-                point = geom.geoms[0] if geom.geom_type == "MultiPoint" and len(geom.geoms) == 1 \
-                    else geom.representative_point()
-                if not (geom.geom_type == "MultiPoint" and len(geom.geoms) == 1):
-                    report.add(f"geometry is a {geom.geom_type}, not a point; using a point inside it",
-                               row=i + 1, column="geometry", value=geom.geom_type, severity="warning",
-                               code="non_point_geometry")
-                geom = point
+            if geom.geom_type == "MultiPoint" and len(geom.geoms) == 1:
+                geom = geom.geoms[0]
+            elif geom.geom_type != "Point":
+                report.add(f"geometry is a {geom.geom_type}, not a point; using a point inside it", row=i + 1,
+                           column="geometry", value=geom.geom_type, severity="warning", code="non_point_geometry")
+                geom = geom.representative_point()
             lon[i], lat[i] = geom.x, geom.y
     attributes = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
     headers = [str(c) for c in attributes.columns]
@@ -445,6 +451,8 @@ def _map_columns(table: _RawTable, label: str, report: Report) -> dict[str, list
     missing = []
     if "name" not in by_column:
         missing.append("name (机构名称/名称)")
+    if "care_type" not in by_column:  # the map's colour and every coverage rule depend on it
+        missing.append("care_type (类型/护理类型: 医院护理/机构护理/居家护理)")
     if not has_geometry and "lonlat" not in by_column:
         missing += [f"{c} ({zh})" for c, zh in (("lon", "经度/lon/lng"), ("lat", "纬度/lat")) if c not in by_column]
     if missing:
@@ -467,7 +475,11 @@ _NUMBER_UNITS = re.compile(r"(人|名|张|床|个|位|分|%|°)+$")
 
 def _parse_number(text: str) -> float | None:
     """A number from a cell such as ``"1,234"``, ``"30张"`` or ``"121.15°"``; None if it is not one."""
-    cleaned = _NUMBER_UNITS.sub("", unicodedata.normalize("NFKC", text).strip().replace(",", "")).strip()
+    cleaned = _NUMBER_UNITS.sub("", unicodedata.normalize("NFKC", text).strip()).strip()
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", cleaned):
+        cleaned = cleaned.replace(",", "")  # thousands separators
+    elif re.fullmatch(r"[+-]?\d+,\d+", cleaned):
+        cleaned = cleaned.replace(",", ".")  # a decimal comma (European locales, semicolon CSV)
     try:
         value = float(cleaned)
     except ValueError:

@@ -300,6 +300,17 @@ def test_missing_columns_names_what_to_add():
         read_agencies(FIXTURES / "missing_columns.csv")
     assert {p.column for p in info.value.problems} == {"lon", "lat"}
     assert "经度" in str(info.value)
+    with pytest.raises(InputError) as info:
+        read_agencies(b"name,lon,lat\nA,1.5,42.5\n", filename="no_type.csv")
+    assert [p.column for p in info.value.problems] == ["care_type"]
+
+
+@pytest.mark.parametrize("text, value", [("1,234", 1234), ("30张", 30), ("12 人", 12), ("2,5", 2.5), ("-1", -1),
+                                         ("１２", 12), ("1,23,4", None), ("abc", None), ("nan", None)])
+def test_number_cells(text, value):
+    from geo.registry import _parse_number
+
+    assert _parse_number(text) == value
 
 
 def test_png_message_says_what_it_is():
