@@ -11,6 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import shapely
+from shapely.ops import nearest_points
 
 from geo import schema, settings
 from geo.coords import from_wgs84
@@ -255,7 +256,7 @@ def test_missing_id_is_generated_stably(andorra):
 
 def test_point_just_outside_the_region_is_kept_with_a_warning(tmp_path, andorra):
     # 30 m beyond the border at the Pas de la Casa end; boundaries are generalised, so keep and warn.
-    edge = shapely.ops.nearest_points(andorra.boundary, shapely.Point(1.80, 42.55))[0]
+    edge = nearest_points(andorra.boundary, shapely.Point(1.80, 42.55))[0]
     lon, lat = edge.x + 0.0004, edge.y  # ~33 m east, outside
     assert not andorra.contains(shapely.Point(lon, lat))
     path = tmp_path / "edge.csv"
