@@ -116,6 +116,7 @@ def load_region(
     townships: str | Path | gpd.GeoDataFrame | None = None,
     name: str | None = None,
     coord_system: str = "wgs84",
+    missing_population: str = "raise",
 ) -> Region:
     """A region from user files (or an OSMnx place name / polygon for ``osm``), through the same path as the demo.
 
@@ -130,7 +131,12 @@ def load_region(
         Agency registry (CSV/XLSX/GeoJSON/GPKG).
     townships : path or GeoDataFrame, optional
         Township polygons; without them the units' ``township`` column defines them.
+    missing_population : {"raise", "uniform"}
+        For a units file without population: refuse it (default) or weigh every unit 1.
+
+    The validation reports of the units and agencies files are kept in ``region.meta["reports"]``.
     """
+    unit_report = agency_report = None
     network = load_road_network(osm)
     extent = network.extent_polygon()
     town = _read_townships(townships) if townships is not None else None
@@ -146,9 +152,12 @@ def load_region(
     elif isinstance(units, gpd.GeoDataFrame):
         unit_frame = units
     else:
-        from geo.unit_files import read_units
+        from geo.unit_files import read_unit_file
 
-        unit_frame, _report = read_units(units, boundary=boundary)
+        unit_frame, unit_report = read_unit_file(
+            units, boundary=boundary, extent=extent, missing_population=missing_population,
+            road_nodes_xy=np.column_stack([network.lon, network.lat]),
+        )
     if "setting" not in unit_frame:
         unit_frame["setting"] = "rural"
     if "township" not in unit_frame:
@@ -167,10 +176,11 @@ def load_region(
     else:
         from geo.registry import read_agencies
 
-        agency_frame, _report = read_agencies(agencies, coord_system=coord_system, region=boundary, strict=False)
+        agency_frame, agency_report = read_agencies(agencies, coord_system=coord_system, region=boundary, strict=False)
     label = name or (Path(str(osm)).name if not hasattr(osm, "geom_type") else "polygon")
-    return Region(label, network, town, unit_frame, agency_frame, None, {"source": str(label), "demo": False,
-                                                                        "attribution": ATTRIBUTION})
+    return Region(label, network, town, unit_frame, agency_frame, None,
+                  {"source": str(label), "demo": False, "attribution": ATTRIBUTION,
+                   "reports": {"units": unit_report, "agencies": agency_report}})
 
 
 def _read_townships(source) -> gpd.GeoDataFrame:
