@@ -39,7 +39,7 @@ from geo.schema import ACTIVE_STATUSES, CRS
 __all__ = [
     "CANDIDATE_COLUMNS", "HEALTH_CENTRE_KINDS", "candidates_from_health_facilities", "candidates_from_points",
     "candidates_from_underserved_units", "candidates_from_grid", "read_candidates", "combine_candidates",
-    "exclude_near_agencies", "sites_needed_by_township", "prefer_near_health_centres", "candidate_travel_matrix",
+    "exclude_near_agencies", "exclude_off_network", "sites_needed_by_township", "prefer_near_health_centres", "candidate_travel_matrix",
 ]
 
 #: Columns of every candidate table (plus ``geometry``).
@@ -406,6 +406,37 @@ def exclude_near_agencies(candidates: gpd.GeoDataFrame, agencies: gpd.GeoDataFra
             f"no candidates left after exclusions: all {len(candidates)} lie within {min_distance_m:g} m of an "
             f"existing agency (the farthest is {dist.max():.0f} m away); lower min_distance_m or add candidates")
     return kept, excluded
+
+
+def exclude_off_network(candidates: gpd.GeoDataFrame, matrix) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, object]:
+    """Split candidates into those the road network reaches and those outside its extent.
+
+    A candidate whose row of ``matrix`` is all ``inf`` lies farther than the maximum access distance from any road
+    (a grid centroid on a mountainside, a click in a lake). The models refuse such rows; this drops them openly.
+
+    Parameters
+    ----------
+    candidates : GeoDataFrame
+        With ``candidate_id``.
+    matrix : geo.traveltime.TravelMatrix
+        Candidates × units, rows keyed by ``candidate_id`` (e.g. from :func:`candidate_travel_matrix`).
+
+    Returns
+    -------
+    kept, excluded : GeoDataFrame
+        ``excluded`` adds ``reason``.
+    matrix : TravelMatrix
+        The matrix restricted to the kept candidates, in their order.
+    """
+    ids = candidates["candidate_id"].astype(str).to_numpy()
+    reach = np.isfinite(matrix.subset(agency_ids=ids).minutes).any(axis=1)
+    if not reach.any():
+        raise PlanningError(f"no candidates left after exclusions: none of the {len(ids)} candidates reaches the "
+                            "road network; place candidates near roads")
+    excluded = candidates[~reach].copy()
+    excluded["reason"] = "outside the road network extent (no road within the maximum access distance)"
+    kept = candidates[reach].copy()
+    return kept, excluded, matrix.subset(agency_ids=ids[reach])
 
 
 def prefer_near_health_centres(candidates: gpd.GeoDataFrame, health_centres: gpd.GeoDataFrame, *,
