@@ -329,6 +329,10 @@ def interpolate_population(
     with it, normalised by the part of the polygon the units cover (so a grid that does not reach a corner of a
     parish still receives all of that parish's people).
 
+    A source of *points* (e.g. the demo region's residential buildings, each carrying its population
+    estimate) is aggregated directly: each point's population goes to the unit containing it, or the nearest
+    unit if it lies outside all of them; ``method`` is then irrelevant.
+
     ``"building"`` (dasymetric): each source polygon's population is split over the buildings inside it in
     proportion to footprint area (points count as one each, or ``building_weight`` if given), and each
     building's share goes to the unit containing its centroid. A source polygon without any building falls back
@@ -369,6 +373,8 @@ def interpolate_population(
     src_geom = np.asarray(source.to_crs(laea).geometry.values)
     src_pop = pd.to_numeric(source[column]).to_numpy(dtype=float)
     result = np.zeros(len(target))
+    if len(src_geom) and (shapely.get_type_id(src_geom) == 0).all():
+        return _aggregate_points(target, src_geom, src_pop, units.index)
 
     area_weighted = np.ones(len(src_geom), dtype=bool)
     if method == "building":
@@ -409,6 +415,20 @@ def interpolate_population(
     if lost:
         raise InputError("population would be lost: extend the units to cover every populated source polygon", lost)
     return pd.Series(result, index=units.index, name="population")
+
+
+def _aggregate_points(target: np.ndarray, points: np.ndarray, population: np.ndarray, index) -> pd.Series:
+    """Point sources (e.g. buildings carrying a population estimate) go whole to the unit that holds them; a
+    point outside every unit goes to the nearest one, so the total is kept."""
+    pt_i, unit_j = shapely.STRtree(target).query(points, predicate="intersects")
+    first = np.unique(pt_i, return_index=True)[1]
+    owner = np.full(len(points), -1, dtype=np.int64)
+    owner[pt_i[first]] = unit_j[first]
+    stray = np.flatnonzero(owner < 0)
+    if stray.size:
+        owner[stray] = shapely.STRtree(target).query_nearest(points[stray], all_matches=False)[1]
+    result = np.bincount(owner, weights=population, minlength=len(target))
+    return pd.Series(result, index=index, name="population")
 
 
 # ----------------------------------------------------------------------------------------------- rep. points

@@ -210,3 +210,103 @@ def test_exports_hold_tables_and_unit_metrics(matrix, units, agencies, tmp_path)
     assert back.crs.to_epsg() == 4326 and len(gpkg) > 1000
     ag = gpd.read_file(tmp_path / "c.gpkg", layer="agencies")
     assert ag["active"].tolist() == [1, 1, 0, 1]
+
+
+# ------------------------------------------------------------------------------------------------ maps
+from planning.coverage_maps import (  # noqa: E402
+    classify_minutes, isochrone_layer, make_coverage_map, travel_time_layer, uncovered_layer,
+)
+
+
+def test_minutes_are_classed_in_fixed_bands():
+    klass, labels = classify_minutes([0, 15, 15.01, 44, 60, 61, INF, np.nan])
+    assert klass.tolist() == [0, 0, 1, 2, 3, 4, 5, 5]
+    assert labels == ["0–15 min", "15–30 min", "30–45 min", "45–60 min", "> 60 min", "unreachable"]
+
+
+def test_map_layers_and_folium_map(matrix, units, agencies):
+    model = CoverageModel(matrix, units, agencies).solve()
+    travel = travel_time_layer(model)
+    assert travel["minutes_label"].tolist() == ["0–15 min", "0–15 min", "15–30 min", "30–45 min", "45–60 min",
+                                                "unreachable"]
+    assert travel["color"].nunique() == 5
+    gone = uncovered_layer(model, threshold=30)
+    assert gone["unit_id"].tolist() == ["330281002001", "330281002002", "330281002003"]
+    assert gone.geometry.iloc[0].equals(units.geometry.iloc[3])
+    iso = gpd.GeoDataFrame({"agency_id": ["H1", "H1", "M2"], "minutes": [15.0, 30.0, 15.0]},
+                           geometry=[box(0, 0, 1, 1), box(0, 0, 2, 2), box(3, 0, 4, 1)], crs="EPSG:4326")
+    layer = isochrone_layer(iso, agencies)
+    assert layer["minutes"].tolist() == [30.0, 15.0, 15.0]  # larger area drawn first
+    assert layer["color"].tolist() == ["#d62728", "#d62728", "#1f77b4"]
+    with pytest.raises(InputError, match="isochrone layer"):
+        isochrone_layer(iso.drop(columns="minutes"))
+    html = make_coverage_map(model, threshold=30, isochrones=iso).get_root().render()
+    for text in ("0–15 min", "unreachable", "Uncovered units", "Service area: Hospital", "Service area: Home planned"):
+        assert text in html
+
+
+# ------------------------------------------------------------------------------------------------ demo region
+@pytest.fixture(scope="module")
+def demo():
+    from geo.region import load_demo_region
+
+    return load_demo_region()
+
+
+def test_demo_region_coverage_agrees_with_the_engine(demo):
+    from geo.traveltime import nearest_agencies
+
+    matrix = demo.travel_matrix()
+    model = CoverageModel(matrix, demo.units, demo.agencies).solve()
+    active = demo.agencies["status"].isin(["designated", "planned"]).to_numpy()
+    first = nearest_agencies(matrix, k=1, active=active).set_index("unit_id")
+    reachable = np.isfinite(model.nearest_minutes)
+    assert reachable.sum() == len(first)
+    got = pd.Series(model.nearest_minutes, index=model.unit_ids)[first.index]
+    np.testing.assert_allclose(got.to_numpy(), first["minutes"].to_numpy(), rtol=1e-6)
+    table = model.table()
+    overall = table[table["scope"] == "overall"].set_index("threshold_min")
+    assert overall["share_population"].is_monotonic_increasing
+    assert overall.loc[60.0, "population_total"] == pytest.approx(demo.units["population"].sum())
+    # townships are the seven parishes; their covered population adds up to the overall figure
+    town = table[(table["scope"] == "township") & (table["threshold_min"] == 15.0)]
+    assert len(town) == 7
+    assert town["population_covered"].sum() == pytest.approx(overall.loc[15.0, "population_covered"])
+
+
+def test_demo_region_toggle_off_the_main_hospital(demo):
+    matrix = demo.travel_matrix()
+    model = CoverageModel(matrix, demo.units, demo.agencies).solve()
+    hospital = "osm-w194554955"
+    served = model.nearest_agency_id == hospital
+    assert served.any()
+    off = model.toggle(hospital)
+    assert (off.nearest_minutes[served] >= model.nearest_minutes[served]).all()
+    assert (off.nearest_agency_id != hospital).all()
+    np.testing.assert_array_equal(off.nearest_minutes[~served], model.nearest_minutes[~served])
+    hosp_on = model.minutes_by_care_type["hospital"]
+    hosp_off = off.minutes_by_care_type["hospital"]
+    assert (hosp_off >= hosp_on).all() and (hosp_off > hosp_on).any()
+
+
+def test_demo_grid_coverage_and_isochrone_map(demo):
+    from geo import grid
+    from geo.traveltime import isochrones
+    from planning.accessibility import AccessibilityModel
+
+    nodes = np.column_stack([demo.network.lon, demo.network.lat])
+    cells = grid.build_grid_units(demo.townships, resolution=8, townships=demo.townships,
+                                  population_source=demo.population, road_nodes_xy=nodes)
+    assert cells["population"].sum() == pytest.approx(demo.population["population"].sum(), rel=1e-3)
+    matrix = demo.travel_matrix(units=cells)
+    model = CoverageModel(matrix, cells, demo.agencies).solve()
+    table = model.table(thresholds=[30])
+    share = table.loc[table["scope"] == "overall", "share_population"].iloc[0]
+    assert 0.5 < share <= 1.0  # Andorra's people live in the valleys, near the agencies
+    acc = AccessibilityModel(matrix, cells, demo.agencies).solve()
+    used = acc.weighted_demand > 0
+    assert float(cells["demand"].to_numpy() @ acc.scores) == pytest.approx(
+        acc.supply[acc.active & used].sum(), rel=1e-9)
+    iso = isochrones(demo.network, demo.agencies.iloc[:2], thresholds=[15, 30])
+    html = make_coverage_map(model, isochrones=iso).get_root().render()
+    assert "Service area: " + str(demo.agencies["name"].iloc[0]) in html

@@ -178,3 +178,11 @@ def test_grid_units_follow_the_units_contract(parishes):
     assert (units["rep_source"] == "road_node").sum() == 2
     inside = shapely.contains_xy(units.geometry.values, units["rep_lon"].to_numpy(), units["rep_lat"].to_numpy())
     assert inside.all()
+
+
+def test_point_population_layer_is_aggregated_whole():
+    units = gpd.GeoDataFrame(geometry=[box(0, 0, 0.01, 0.01), box(0.01, 0, 0.02, 0.01)], crs="EPSG:4326")
+    points = gpd.GeoDataFrame({"population": [5.0, 7.0, 11.0]},
+                              geometry=[Point(0.005, 0.005), Point(0.015, 0.002), Point(0.03, 0.005)], crs="EPSG:4326")
+    pop = grid.interpolate_population(units, points)
+    assert pop.to_list() == pytest.approx([5.0, 18.0])  # the stray point joins the nearest cell
