@@ -284,8 +284,22 @@ def normalise_assignments(assignments) -> pd.DataFrame:
         rows.append(record)
     if problems:
         raise InputError(what, problems)
-    out = pd.DataFrame(rows, columns=list(ASSIGNMENT_COLUMNS))
-    return out.sort_values("unit_id", kind="stable").reset_index(drop=True)
+    rows.sort(key=lambda r: r["unit_id"])
+    return assignment_frame([tuple(r[c] for c in ASSIGNMENT_COLUMNS) for r in rows])
+
+
+def assignment_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Assignment rows as a DataFrame: id and text columns of dtype object (None, never NaN), locked bool."""
+    columns = list(zip(*rows)) if rows else [()] * len(ASSIGNMENT_COLUMNS)
+    data = {}
+    for name, values in zip(ASSIGNMENT_COLUMNS, columns):
+        if name == "locked":
+            data[name] = pd.Series([bool(v) for v in values], dtype=bool)
+        elif name == "travel_min":
+            data[name] = pd.Series([np.nan if v is None else float(v) for v in values], dtype="float64")
+        else:
+            data[name] = pd.Series(list(values), dtype=object)
+    return pd.DataFrame(data)
 
 
 def normalise_changes(changes) -> pd.DataFrame:
@@ -303,8 +317,8 @@ def normalise_changes(changes) -> pd.DataFrame:
         problems.append(Problem(f"change log columns {extra} are unknown; it keeps {list(CHANGE_COLUMNS)}"))
     if problems:
         raise InputError("cannot save the plan's change log", problems)
-    out = pd.DataFrame({c: [convert_value(v, "text") for v in frame[c].tolist()] if c in frame.columns
-                        else [None] * len(frame) for c in CHANGE_COLUMNS})
+    out = pd.DataFrame({c: pd.Series([convert_value(v, "text") for v in frame[c].tolist()] if c in frame.columns
+                                     else [None] * len(frame), dtype=object) for c in CHANGE_COLUMNS})
     blank = [i + 1 for i, u in enumerate(out["unit_id"]) if u is None]
     if blank:
         raise InputError("cannot save the plan's change log",
@@ -318,8 +332,8 @@ def plan_checksum(assignments: pd.DataFrame) -> str:
     for unit, agency, backup, locked, reason, travel in sorted(
             assignments[list(ASSIGNMENT_COLUMNS)].itertuples(index=False, name=None), key=lambda r: r[0]):
         travel_text = "" if _is_null(travel) else repr(float(travel))
-        fields = [unit, "\0" if agency is None else agency, "\0" if backup is None else backup,
-                  "1" if locked else "0", "\0" if reason is None else reason, travel_text]
+        fields = [str(unit), "\0" if _is_null(agency) else str(agency), "\0" if _is_null(backup) else str(backup),
+                  "1" if locked else "0", "\0" if _is_null(reason) else str(reason), travel_text]
         digest.update(("\x1f".join(fields) + "\n").encode("utf-8"))
     return digest.hexdigest()
 
@@ -539,14 +553,11 @@ class SqlWorkspaceStore(WorkspaceStore):
         assignment_rows = self._execute(
             cursor, "SELECT unit_id, agency_id, backup_agency_id, locked, reason, travel_min FROM plan_assignments "
                     "WHERE version_id = ? ORDER BY unit_id", (row[0],)).fetchall()
-        assignments = pd.DataFrame(assignment_rows, columns=list(ASSIGNMENT_COLUMNS))
-        assignments["locked"] = assignments["locked"].map(bool).astype(bool)
-        assignments["travel_min"] = pd.to_numeric(assignments["travel_min"]).astype(float)
-        assignments = assignments.astype({"unit_id": object, "agency_id": object, "backup_agency_id": object,
-                                          "reason": object})
+        assignments = assignment_frame(assignment_rows)
         change_rows = self._execute(cursor, "SELECT unit_id, from_agency, to_agency, why FROM plan_changes "
                                             "WHERE version_id = ? ORDER BY id", (row[0],)).fetchall()
-        changes = pd.DataFrame(change_rows, columns=list(CHANGE_COLUMNS))
+        changes = pd.DataFrame({c: pd.Series(list(v), dtype=object) for c, v in
+                                zip(CHANGE_COLUMNS, zip(*change_rows) if change_rows else [()] * 4)})
         if len(assignments) != meta.n_units or plan_checksum(assignments) != meta.checksum:
             raise PlanIntegrityError(
                 f"plan {plan_id!r} version {meta.version} holds {len(assignments)} rows that do not match its "
