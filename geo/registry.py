@@ -840,30 +840,28 @@ def _export_table(gdf: gpd.GeoDataFrame, *, language: str, with_lonlat: bool) ->
 
 def _xlsx_bytes(table: pd.DataFrame) -> bytes:
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "agencies"
-    sheet.append(list(table.columns))
-    text_columns = {i for i, c in enumerate(table.columns) if table[c].dtype.kind not in "biuf"}
-    for row in table.itertuples(index=False):
-        values = []
-        for v in row:
-            if isinstance(v, (float, np.floating)) and math.isnan(v):
-                values.append(None)
-            elif isinstance(v, np.generic):
-                values.append(v.item())
-            else:
-                values.append(v)
-        sheet.append(values)
-    # Text columns get Excel's "@" format so that ids and phone numbers stay text when the user edits them.
-    for i in text_columns:
-        letter = get_column_letter(i + 1)
-        for (cell,) in sheet.iter_rows(min_row=2, min_col=i + 1, max_col=i + 1):
-            cell.number_format = "@"
-        sheet.column_dimensions[letter].width = 18
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("agencies")
+    text_columns = [table[c].dtype.kind not in "biuf" for c in table.columns]
+    for i, is_text in enumerate(text_columns):
+        sheet.column_dimensions[get_column_letter(i + 1)].width = 18 if is_text else 12
     sheet.freeze_panes = "A2"
+    sheet.append(list(table.columns))
+    for row in table.itertuples(index=False):
+        cells = []
+        for v, is_text in zip(row, text_columns):
+            if isinstance(v, (float, np.floating)) and math.isnan(v):
+                v = None
+            elif isinstance(v, np.generic):
+                v = v.item()
+            cell = WriteOnlyCell(sheet, value=v)
+            if is_text:
+                cell.number_format = "@"  # Excel keeps ids and phone numbers as text when the user edits them
+            cells.append(cell)
+        sheet.append(cells)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
