@@ -216,12 +216,13 @@ class AccessibilityModel:
         """
         w = self.weights()
         w[~self.active] = 0.0
-        self.weighted_demand = w @ self.demand
+        # einsum, not BLAS: threaded BLAS stalls for seconds on a busy 2-core machine for these thin products
+        self.weighted_demand = np.einsum("au,u->a", w, self.demand, optimize=False)
         supply = np.where(self.active, self.supply, 0.0)
         # an agency with no demand in reach has no ratio to hand out; 0 keeps its idle places out of every score
         self.agency_ratio = np.divide(supply, self.weighted_demand, out=np.zeros_like(supply),
                                       where=self.weighted_demand > 0)
-        self.scores = w.T @ self.agency_ratio
+        self.scores = np.einsum("au,a->u", w, self.agency_ratio, optimize=False)
         total_demand = self.demand.sum()
         self.regional_ratio = float(supply.sum() / total_demand) if total_demand > 0 else float("nan")
         reach = (w > 0).any(axis=0)
