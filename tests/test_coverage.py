@@ -310,3 +310,18 @@ def test_demo_grid_coverage_and_isochrone_map(demo):
     iso = isochrones(demo.network, demo.agencies.iloc[:2], thresholds=[15, 30])
     html = make_coverage_map(model, isochrones=iso).get_root().render()
     assert "Service area: " + str(demo.agencies["name"].iloc[0]) in html
+
+
+def test_export_with_accessibility_scores(matrix, units, agencies, tmp_path):
+    from planning.accessibility import AccessibilityModel
+
+    model = CoverageModel(matrix, units, agencies).solve()
+    acc = AccessibilityModel(matrix, units, agencies).solve()
+    data = coverage_to_xlsx(model, accessibility=acc)
+    sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype={"unit_id": str})
+    assert sheets["units"]["e2sfca_score"].to_numpy() == pytest.approx(acc.scores)
+    assert sheets["units"]["access_class"].iloc[5] == "no_access"
+    assert sheets["accessibility"]["agency_id"].tolist() == ["H1", "I1", "M1", "M2"]
+    coverage_to_gpkg(model, accessibility=acc, path=tmp_path / "a.gpkg")
+    back = gpd.read_file(tmp_path / "a.gpkg", layer="units")
+    assert back["access_class"].tolist() == acc.classes.tolist()
