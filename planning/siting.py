@@ -334,27 +334,66 @@ class _SitingModel:
             return np.full(self.cost_matrix.shape[1], np.inf)
         return self.existing_matrix.min(axis=0)
 
-    def _side_rows(self, n_col: int):
-        """Rows shared by every model on the site columns 0..n_cand-1: p, budget and group minimums."""
-        n_cand = self.cost_matrix.shape[0]
+    def _side_rows(self, n_col: int, kept: np.ndarray | None = None):
+        """Rows on the site columns (the first ``len(kept)`` columns): p, budget and group minimums."""
+        kept = np.arange(self.cost_matrix.shape[0]) if kept is None else kept
+        n_site = len(kept)
         blocks, lower, upper = [], [], []
+
+        def row(columns, values=None):
+            values = np.ones(len(columns)) if values is None else values
+            return sp.csr_matrix((values, (np.zeros(len(columns), int), columns)), shape=(1, n_col))
+
         if self.p is not None:
-            blocks.append(sp.csr_matrix((np.ones(n_cand), (np.zeros(n_cand, int), np.arange(n_cand))),
-                                        shape=(1, n_col)))
+            blocks.append(row(np.arange(n_site)))
             lower.append(float(self.p))
             upper.append(float(self.p))
         if self.budget is not None:
-            blocks.append(sp.csr_matrix((self.setup_cost, (np.zeros(n_cand, int), np.arange(n_cand))),
-                                        shape=(1, n_col)))
+            blocks.append(row(np.arange(n_site), self.setup_cost[kept]))
             lower.append(-np.inf)
             upper.append(self.budget)
         for group, need in self.min_new_by_group.items():
-            members = np.flatnonzero(self.candidate_group == str(group))
-            blocks.append(sp.csr_matrix((np.ones(len(members)), (np.zeros(len(members), int), members)),
-                                        shape=(1, n_col)))
+            blocks.append(row(np.flatnonzero(self.candidate_group[kept] == str(group))))
             lower.append(float(need))
             upper.append(np.inf)
         return blocks, lower, upper
+
+    def _reduce_cover(self, cover: sp.csr_matrix, weight: np.ndarray, *, keep_p: int | None):
+        """Shrink a units × candidates cover matrix without changing the optimum of LSCP / MCLP.
+
+        * Units with the same set of covering candidates become one row carrying their summed weight (found by two
+          random projections of each row, so it stays one sparse product).
+        * A candidate whose covered set is contained in a no-dearer candidate's set is dominated and dropped: any
+          solution using it does at least as well with its dominator instead. Skipped when side constraints (groups,
+          budget) could make the dearer-looking candidate necessary, or when fewer than ``keep_p`` would remain.
+
+        Returns the reduced matrix, the weights of its rows, and the kept candidate indices.
+        """
+        n_cand = cover.shape[1]
+        kept = np.arange(n_cand)
+        if cover.shape[0]:
+            rng = np.random.default_rng(12345)
+            keys = cover @ rng.random((n_cand, 2))
+            keys = np.column_stack([keys, np.diff(cover.indptr)])
+            _, first, inverse = np.unique(np.round(keys, 9), axis=0, return_index=True, return_inverse=True)
+            weight = np.bincount(inverse.ravel(), weights=weight, minlength=len(first))
+            cover = cover[first]
+        if self.min_new_by_group or self.budget is not None:
+            return cover, weight, kept
+        size = np.diff(cover.tocsc().indptr)
+        overlap = (cover.T @ cover).tocoo()
+        j, k = overlap.row, overlap.col
+        cost = self.setup_cost
+        contained = (overlap.data == size[j]) & (j != k) & (cost[k] <= cost[j])
+        # equal sets at equal cost: keep the lower index only, so one of them survives
+        strict = (size[k] > size[j]) | (cost[k] < cost[j]) | (k < j)
+        dominated = np.zeros(n_cand, bool)
+        dominated[j[contained & strict]] = True
+        dominated |= size == 0
+        if keep_p is not None and (~dominated).sum() < keep_p:
+            return cover, weight, kept
+        kept = np.flatnonzero(~dominated)
+        return cover[:, kept].tocsr(), weight, kept
 
     def _coverage_pairs(self):
         """Candidate × unit and existing × unit pairs within the threshold, as index arrays."""
@@ -558,11 +597,12 @@ class LSCP(_SitingModel):
                 self._finish(np.zeros(0, int), started, objective=0.0, gap=0.0, status="Optimal")
                 return self
             sub = sp.csr_matrix(self.cost_matrix[:, open_units] <= T, dtype=np.float64).T.tocsr()
-            n_col = n_cand
-            rows, lower, upper = [sub], [np.ones(len(open_units))], [np.full(len(open_units), np.inf)]
+            sub, _, kept = self._reduce_cover(sub, np.ones(len(open_units)), keep_p=None)
+            n_site = n_col = len(kept)
+            rows, lower, upper = [sub], [np.ones(sub.shape[0])], [np.full(sub.shape[0], np.inf)]
             col_lower, col_upper = np.zeros(n_col), np.ones(n_col)
             integer = np.ones(n_col, bool)
-            cost = self.setup_cost.copy()
+            cost = self.setup_cost[kept]
         else:
             need = self.coverage_share * total - float(self.demand[covered_before].sum())
             open_units = np.flatnonzero(~covered_before & (self.demand > 0)
@@ -570,17 +610,18 @@ class LSCP(_SitingModel):
             if need <= 1e-9 and not self.min_new_by_group:
                 self._finish(np.zeros(0, int), started, objective=0.0, gap=0.0, status="Optimal")
                 return self
-            n_open = len(open_units)
-            n_col = n_cand + n_open
             cover = sp.csr_matrix(self.cost_matrix[:, open_units] <= T, dtype=np.float64).T.tocsr()
+            cover, weight, kept = self._reduce_cover(cover, self.demand[open_units], keep_p=None)
+            n_site, n_open = len(kept), cover.shape[0]
+            n_col = n_site + n_open
             # y_i ≤ Σ_j a_ij x_j : a unit counts only if a chosen site reaches it
             link = sp.hstack([-cover, sp.identity(n_open)], format="csr")
-            share = sp.csr_matrix(np.concatenate([np.zeros(n_cand), self.demand[open_units]])[None, :])
+            share = sp.csr_matrix(np.concatenate([np.zeros(n_site), weight])[None, :])
             rows, lower, upper = [link, share], [np.full(n_open, -np.inf), [need]], [np.zeros(n_open), [np.inf]]
             col_lower, col_upper = np.zeros(n_col), np.ones(n_col)
-            integer = np.concatenate([np.ones(n_cand, bool), np.zeros(n_open, bool)])
-            cost = np.concatenate([self.setup_cost, np.zeros(n_open)])
-        side, side_lo, side_up = self._side_rows(n_col)
+            integer = np.concatenate([np.ones(n_site, bool), np.zeros(n_open, bool)])
+            cost = np.concatenate([self.setup_cost[kept], np.zeros(n_open)])
+        side, side_lo, side_up = self._side_rows(n_col, kept)
         outcome = _solve_mip(
             cost=cost, col_lower=col_lower, col_upper=col_upper, integer=integer,
             rows=sp.vstack(rows + side, format="csr"),
@@ -589,7 +630,7 @@ class LSCP(_SitingModel):
             maximize=False, time_limit=time_limit, mip_gap=mip_gap,
             infeasible_message=f"no set of candidates brings the required demand within {T:g} min",
         )
-        chosen = np.flatnonzero(outcome.values[:n_cand] > 0.5)
+        chosen = kept[outcome.values[:n_site] > 0.5]
         self._finish(chosen, started, objective=float(self.setup_cost[chosen].sum()), gap=outcome.mip_gap,
                      status=outcome.status)
         return self
@@ -693,22 +734,25 @@ class MCLP(_SitingModel):
         else:
             # units already covered by an existing agency or out of every candidate's reach cannot change
             open_units = np.flatnonzero(~covered_before & (self.demand > 0) & (self.cost_matrix <= T).any(axis=0))
-            n_open = len(open_units)
-            n_col = n_cand + n_open
             cover = sp.csr_matrix(self.cost_matrix[:, open_units] <= T, dtype=np.float64).T.tocsr()
+            cover, weight, kept = self._reduce_cover(cover, self.demand[open_units], keep_p=self.p)
+            n_site, n_open = len(kept), cover.shape[0]
+            n_col = n_site + n_open
             rows = [sp.hstack([-cover, sp.identity(n_open)], format="csr")]
             lower, upper = [np.full(n_open, -np.inf)], [np.zeros(n_open)]
-            cost = np.concatenate([np.zeros(n_cand), self.demand[open_units]])
-        side, side_lo, side_up = self._side_rows(n_col)
+            cost = np.concatenate([np.zeros(n_site), weight])
+        if self.capacitated:
+            kept, n_site = np.arange(n_cand), n_cand
+        side, side_lo, side_up = self._side_rows(n_col, kept)
         outcome = _solve_mip(
-            cost=cost, col_lower=np.zeros(n_col), col_upper=np.ones(n_col), integer=np.arange(n_col) < n_cand,
+            cost=cost, col_lower=np.zeros(n_col), col_upper=np.ones(n_col), integer=np.arange(n_col) < n_site,
             rows=sp.vstack(rows + side, format="csr"),
             row_lower=np.concatenate(lower + [np.asarray(side_lo, float)]),
             row_upper=np.concatenate(upper + [np.asarray(side_up, float)]),
             maximize=True, time_limit=time_limit, mip_gap=mip_gap,
             infeasible_message="the p / budget / group-minimum constraints contradict each other",
         )
-        chosen = np.flatnonzero(outcome.values[:n_cand] > 0.5)
+        chosen = kept[outcome.values[:n_site] > 0.5]
         if self.capacitated:
             self._read_flow(outcome.values, pairs)
             objective = outcome.objective

@@ -314,3 +314,17 @@ def test_group_minimums_checked_before_solving():
         MCLP(TINY, threshold_min=15, p=2, candidate_group=["north", "south", "south"], min_new_by_group={"north": 2})
     with pytest.raises(PlanningError, match="more than p=1"):
         MCLP(TINY, threshold_min=15, p=1, candidate_group=["n", "s", "s"], min_new_by_group={"n": 1, "s": 1})
+
+
+def test_reductions_keep_the_optimum_with_duplicate_candidates():
+    cand_min, exist_min, demand = _instance(3)
+    doubled = np.vstack([cand_min, cand_min])  # every candidate twice: one of each pair is dominated
+    once = MCLP(cand_min, threshold_min=9, p=5, demand=demand, existing_matrix=exist_min).solve()
+    twice = MCLP(doubled, threshold_min=9, p=5, demand=demand, existing_matrix=exist_min).solve()
+    assert twice.objective == pytest.approx(once.objective)
+    assert len(twice.selected) == 5
+    # more sites than non-dominated candidates: the reduction steps aside and p is still met
+    many = MCLP(doubled, threshold_min=9, p=60, demand=demand, existing_matrix=exist_min).solve()
+    assert len(many.selected) == 60
+    cover = LSCP(doubled, threshold_min=30, existing_matrix=exist_min).solve()
+    assert cover.objective == LSCP(cand_min, threshold_min=30, existing_matrix=exist_min).solve().objective
