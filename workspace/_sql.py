@@ -90,6 +90,8 @@ def infer_kind(series: pd.Series) -> str:
 
 def convert_value(value, kind: str):
     """Convert one cell to the Python value stored for ``kind``; raise ``ValueError`` naming the problem."""
+    if kind == "text" and type(value) is str:  # the common case, checked first: plans have thousands of rows
+        return value
     if _is_null(value):
         return None
     if kind == "text":
