@@ -163,6 +163,51 @@ class Scenario:
                    unit_travel_min=pd.Series(minutes, index=units, name="travel_min"),
                    unit_demand=pd.Series(np.asarray(demand, float), index=units, name="demand"))
 
+    @classmethod
+    def from_sites(cls, site_ids, *, name: str, candidates: gpd.GeoDataFrame, candidate_matrix, existing_matrix,
+                   demand, parameters: dict | None = None, capacity=None) -> "Scenario":
+        """Existing agencies plus hand-picked candidates: "what does adding this candidate change?".
+
+        Parameters
+        ----------
+        site_ids : sequence of str
+            Candidate ids to add (rows of ``candidate_matrix``).
+        candidates : GeoDataFrame
+            The candidate table (``candidate_id`` + point geometry).
+        candidate_matrix, existing_matrix : geo.traveltime.TravelMatrix
+            Candidates × units and existing active agencies × units.
+        demand : pandas.Series or array-like
+            Per unit (Series by ``unit_id``, or in the candidate matrix's unit order).
+        """
+        site_ids = [str(s) for s in site_ids]
+        if not site_ids:
+            raise PlanningError("pick at least one candidate to add")
+        known = set(candidate_matrix.agency_ids)
+        by_id = candidates.set_index(candidates["candidate_id"].astype(str))
+        unknown = [s for s in site_ids if s not in known or s not in by_id.index]
+        if unknown:
+            raise InputError("picked sites are not in the candidate table and matrix",
+                             [Problem(f"candidate {s} unknown", column="candidate_id", value=s) for s in unknown])
+        units = list(candidate_matrix.unit_ids)
+        picked = candidate_matrix.subset(agency_ids=site_ids).minutes.astype(float)
+        base = cls.from_matrix(existing_matrix.subset(unit_ids=units), name=name, demand=demand)
+        travel = np.minimum(base.unit_travel_min.to_numpy(float), picked.min(axis=0))
+        chosen = by_id.loc[site_ids]
+        cap = np.full(len(site_ids), np.nan) if capacity is None else np.broadcast_to(
+            np.asarray(capacity, dtype=float), (len(site_ids),))
+        sites = gpd.GeoDataFrame({
+            "agency_id": [f"plan-{c}" for c in site_ids],
+            "name": chosen["name"].astype(str).to_numpy() if "name" in chosen else site_ids,
+            "source": chosen["source"].to_numpy() if "source" in chosen else "candidate",
+            "setup_cost": chosen["setup_cost"].to_numpy(float) if "setup_cost" in chosen else np.ones(len(site_ids)),
+            "capacity": cap,
+            "township": chosen["township"].to_numpy() if "township" in chosen else "",
+        }, geometry=chosen.geometry.to_numpy(), crs=CRS)
+        return cls(name=name, new_sites=sites, existing_ids=base.existing_ids,
+                   parameters={"model": "manual", **(parameters or {})},
+                   unit_travel_min=pd.Series(travel, index=base.unit_travel_min.index, name="travel_min"),
+                   unit_demand=base.unit_demand)
+
     # -- figures ----------------------------------------------------------------------------------------------------
 
     def coverage(self, thresholds=None) -> pd.DataFrame:

@@ -134,3 +134,14 @@ def test_unsolved_model_is_refused(candidates):
     model = MCLP.from_travel_matrix(CAND, existing=EXIST, demand=DEMAND, threshold_min=15, p=1)
     with pytest.raises(PlanningError, match="not solved"):
         Scenario.from_model(model, name="x", candidates=candidates)
+
+
+def test_adding_one_candidate(status_quo, candidates):
+    added = Scenario.from_sites(["b"], name="add b", candidates=candidates, candidate_matrix=CAND,
+                                existing_matrix=EXIST, demand=DEMAND, capacity=20)
+    assert added.unit_travel_min.tolist() == [8.0, 10.0, 12.0, 50.0]
+    assert added.new_sites["agency_id"].tolist() == ["plan-b"]
+    assert compare_scenarios(status_quo, added).became_covered(15) == ["u1", "u2"]
+    with pytest.raises(InputError, match="unknown"):
+        Scenario.from_sites(["zz"], name="x", candidates=candidates, candidate_matrix=CAND, existing_matrix=EXIST,
+                            demand=DEMAND)
