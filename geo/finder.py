@@ -194,3 +194,27 @@ def find_agencies(
     result = gpd.GeoDataFrame(table, geometry=geometry, crs=schema.CRS)
     result.attrs.update(attrs)
     return result
+
+
+def filter_agencies(
+    agencies: gpd.GeoDataFrame,
+    *,
+    care_types=None,
+    statuses=None,
+    townships=None,
+    service_modes=None,
+) -> gpd.GeoDataFrame:
+    """The registry rows matching every given filter (``None`` or empty = no filter on that field).
+
+    ``service_modes`` keeps agencies offering any of the given modes.
+    """
+    keep = np.ones(len(agencies), dtype=bool)
+    if care_types:
+        keep &= agencies["care_type"].astype(str).isin(list(care_types)).to_numpy()
+    if statuses:
+        keep &= agencies["status"].astype(str).isin(list(statuses)).to_numpy()
+    if townships and "township" in agencies:
+        keep &= agencies["township"].astype(str).isin(list(townships)).to_numpy()
+    if service_modes and "service_modes" in agencies:
+        keep &= _mode_mask(agencies["service_modes"], service_modes)
+    return agencies[keep]
