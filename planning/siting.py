@@ -10,7 +10,9 @@ every village within 30 minutes?", "what does adding this candidate change?"):
 
 Existing active agencies are always kept as fixed facilities: they cover what they cover, and the models choose only
 among candidates. Passing ``candidate_capacity`` turns LSCP, MCLP and p-median into their capacitated variants, where
-demand beyond an agency's capacity is not counted as covered (it is served fractionally, as a flow).
+demand beyond an agency's capacity is not counted as covered. A unit's demand may split between sites (a flow):
+LTCI clients of one village are individuals and go to different agencies. spopt's capacitated p-median assigns whole
+units instead, so only the uncapacitated objectives are checked against spopt.
 
 Matrices follow :class:`geo.traveltime.TravelMatrix`: rows are sites (candidates or existing agencies), columns are
 units, values are minutes with ``inf`` for unreachable. spopt uses the transpose (clients × facilities).
@@ -102,7 +104,8 @@ def _solve_mip(
             f"HiGHS found no feasible solution ({status_text}) within time_limit={time_limit:g} s; "
             "raise time_limit or shrink the candidate set"
         )
-    gap = float(info.mip_gap) if status != highspy.HighsModelStatus.kOptimal else max(0.0, float(info.mip_gap))
+    # HiGHS reports a tiny negative gap on some proven optima and +inf before it has any bound
+    gap = max(0.0, float(info.mip_gap))
     return _MipOutcome(
         values=np.asarray(highs.getSolution().col_value, dtype=np.float64),
         objective=float(info.objective_function_value),
