@@ -5,6 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PY      = $(VENV)/bin/python
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
+# Thin matrix products stall with threaded BLAS on 2 loaded cores; numpy reductions here are memory-bound anyway.
+export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: run test test-fast bench region chromium clean-venv
 
