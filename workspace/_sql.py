@@ -229,6 +229,31 @@ def convert_columns(prepared: PreparedLayer, kinds: Mapping[str, str]) -> tuple[
     return columns, rows
 
 
+def layer_frame(geometries, rows: list[tuple], kinds: dict[str, str]) -> gpd.GeoDataFrame:
+    """Build a layer GeoDataFrame from geometries and attribute rows, typed the way pyogrio types a layer.
+
+    Integer columns are ``int64`` (``float64`` where a value is missing), booleans ``bool`` (object with
+    ``None`` where missing), reals ``float64``, text inferred by pandas.
+    """
+    columns = list(kinds)
+    values = list(zip(*rows)) if rows else [()] * len(columns)
+    data = {}
+    for column, cells in zip(columns, values):
+        kind = kinds[column]
+        has_null = any(c is None for c in cells)
+        if kind == "integer":
+            data[column] = pd.Series(cells, dtype="float64" if has_null else "int64")
+        elif kind == "real":
+            data[column] = pd.Series([np.nan if c is None else float(c) for c in cells], dtype="float64")
+        elif kind == "boolean":
+            data[column] = (pd.Series([None if c is None else bool(c) for c in cells], dtype=object) if has_null
+                            else pd.Series([bool(c) for c in cells], dtype=bool))
+        else:
+            data[column] = pd.Series(list(cells), dtype=object if not cells else None)
+    geometry = gpd.GeoSeries(np.asarray(geometries, dtype=object) if len(geometries) else [], crs=CRS)
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=CRS)
+
+
 def normalise_assignments(assignments) -> pd.DataFrame:
     """Validate plan assignments and return them with exactly :data:`ASSIGNMENT_COLUMNS`, sorted by unit."""
     what = "cannot save the plan"

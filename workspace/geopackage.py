@@ -39,7 +39,16 @@ import pyogrio
 from geo.errors import InputError, Problem
 from geo.schema import CRS
 from workspace import gpkg_binary
-from workspace._sql import LAYERS, LayerSpec, SqlWorkspaceStore, convert_columns, infer_kind, prepare_layer, utc_now
+from workspace._sql import (
+    LAYERS,
+    LayerSpec,
+    SqlWorkspaceStore,
+    convert_columns,
+    infer_kind,
+    layer_frame,
+    prepare_layer,
+    utc_now,
+)
 from workspace.auth import LOCAL_PLANNER, Actor
 from workspace.store import WorkspaceFileError
 
@@ -309,7 +318,8 @@ class GeoPackageStore(SqlWorkspaceStore):
             geometry_column, _ = self._geometry_column(cursor, spec.name)
             quoted = ", ".join(f'"{c}"' for c in [geometry_column, *kinds])
             rows = cursor.execute(f'SELECT {quoted} FROM "{spec.name}" ORDER BY fid').fetchall()
-        return layer_frame(rows, kinds)
+        geometries = gpkg_binary.decode_geometries([r[0] for r in rows])
+        return layer_frame(geometries, [r[1:] for r in rows], kinds)
 
     @staticmethod
     def _column_kinds(cursor, table: str) -> dict[str, str]:
@@ -434,27 +444,6 @@ class GeoPackageStore(SqlWorkspaceStore):
         finally:
             temporary.unlink(missing_ok=True)
         return target
-
-
-def layer_frame(rows: list[tuple], kinds: dict[str, str]) -> gpd.GeoDataFrame:
-    """Build a GeoDataFrame from ``(geometry blob, *attributes)`` rows, typed the way pyogrio would type them."""
-    columns = list(kinds)
-    values = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
-    data = {}
-    for column, cells in zip(columns, values[1:]):
-        kind = kinds[column]
-        has_null = any(c is None for c in cells)
-        if kind == "integer":
-            data[column] = pd.Series(cells, dtype="float64" if has_null else "int64")
-        elif kind == "real":
-            data[column] = pd.Series(cells, dtype="float64")
-        elif kind == "boolean":
-            data[column] = (pd.Series([None if c is None else bool(c) for c in cells], dtype=object) if has_null
-                            else pd.Series([bool(c) for c in cells], dtype=bool))
-        else:
-            data[column] = pd.Series(list(cells), dtype=object if not cells else None)
-    geometry = gpd.GeoSeries(gpkg_binary.decode_geometries(values[0]), crs=CRS)
-    return gpd.GeoDataFrame(data, geometry=geometry, crs=CRS)
 
 
 def _create_atomically(path: Path, *, seed_from: Callable | None) -> None:
