@@ -450,7 +450,8 @@ def place_representative_points(units: gpd.GeoDataFrame, *, road_nodes_xy: np.nd
     Returns
     -------
     GeoDataFrame
-        A copy of ``units`` with ``rep_lon``, ``rep_lat`` and ``rep_source`` (``"road_node"`` or ``"polygon"``).
+        A copy of ``units`` with ``rep_lon``, ``rep_lat`` and ``rep_source`` (``"road_node"``, or
+        ``"polygon_edge_near_road"`` for a unit with no road node inside: its point nearest to a road).
     """
     nodes = np.asarray(road_nodes_xy, dtype=float).reshape(-1, 2)
     out = units.copy()
@@ -473,6 +474,19 @@ def place_representative_points(units: gpd.GeoDataFrame, *, road_nodes_xy: np.nd
             rep_x[best_unit] = nodes[best_node, 0]
             rep_y[best_unit] = nodes[best_node, 1]
             source[best_unit] = "road_node"
+        # No road node inside: the point of the polygon nearest to the nearest road point, so the access leg is
+        # as short as the polygon allows instead of starting from an interior point up a roadless slope.
+        rest = np.flatnonzero(source == "polygon")
+        if rest.size:
+            poly_i, node_k = shapely.STRtree(node_pts).query_nearest(polys[rest], all_matches=False)
+            # 1 m inside the border, so the point is strictly within the unit.
+            inner = shapely.buffer(polys[rest][poly_i], -1.0)
+            inner = np.where(shapely.is_empty(inner), polys[rest][poly_i], inner)
+            edge_pts = shapely.get_coordinates(shapely.shortest_line(inner, node_pts[node_k]))[0::2]
+            back = gpd.GeoSeries(shapely.points(edge_pts), crs=laea).to_crs(CRS)
+            rep_x[rest[poly_i]] = back.x.to_numpy()
+            rep_y[rest[poly_i]] = back.y.to_numpy()
+            source[rest[poly_i]] = "polygon_edge_near_road"
     out["rep_lon"] = rep_x
     out["rep_lat"] = rep_y
     out["rep_source"] = source

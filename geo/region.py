@@ -156,7 +156,7 @@ def load_region(
 
         unit_frame, unit_report = read_unit_file(
             units, boundary=boundary, extent=extent, missing_population=missing_population,
-            road_nodes_xy=np.column_stack([network.lon, network.lat]),
+            road_nodes_xy=_road_points(network),
         )
     if "setting" not in unit_frame:
         unit_frame["setting"] = "rural"
@@ -165,7 +165,7 @@ def load_region(
     if "rep_lon" not in unit_frame:
         from geo.grid import place_representative_points
 
-        unit_frame = place_representative_points(unit_frame, road_nodes_xy=np.column_stack([network.lon, network.lat]))
+        unit_frame = place_representative_points(unit_frame, road_nodes_xy=_road_points(network))
     if town is None:
         town = unit_frame.dissolve(by="township", as_index=False)[["township", "geometry"]].rename(columns={"township": "name"})
 
@@ -181,6 +181,13 @@ def load_region(
     return Region(label, network, town, unit_frame, agency_frame, None,
                   {"source": str(label), "demo": False, "attribution": ATTRIBUTION,
                    "reports": {"units": unit_report, "agencies": agency_report}})
+
+
+def _road_points(network: RoadNetwork) -> np.ndarray:
+    """Road nodes plus the vertices along each edge: where a unit's representative point may sit."""
+    if network.edge_coords is not None and len(network.edge_coords):
+        return np.vstack([np.column_stack([network.lon, network.lat]), network.edge_coords])
+    return np.column_stack([network.lon, network.lat])
 
 
 def _read_townships(source) -> gpd.GeoDataFrame:

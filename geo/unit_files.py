@@ -340,6 +340,14 @@ def _build_units(table: pd.DataFrame, geometry, *, name: str, report: Report, bo
     else:
         geometry = shapely.make_valid(geometry)
         rep = shapely.point_on_surface(geometry)
+        # Polygons that come with their own centre (a village's seat, as the demo region's units do) keep it:
+        # it is where people live, which a computed point inside the polygon is not.
+        if "rep_lon" in columns and "rep_lat" in columns:
+            lon = pd.to_numeric(table[columns["rep_lon"]], errors="coerce").to_numpy(float)
+            lat = pd.to_numeric(table[columns["rep_lat"]], errors="coerce").to_numpy(float)
+            given = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+            rep = np.where(given, shapely.points(np.where(given, lon, 0.0), np.where(given, lat, 0.0)), rep)
+            from_point = from_point | given
     units = gpd.GeoDataFrame({
         "unit_id": ids.astype(str).to_numpy(), "name": names.to_numpy(), "township": townships.to_numpy(),
         "setting": setting.to_numpy(), "population": population, "demand": demand,

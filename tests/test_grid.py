@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from shapely.geometry import Point, box
+from shapely.geometry import MultiPoint, Point, box
 
 from geo import grid, settings
 from geo.errors import InputError
@@ -161,8 +161,13 @@ def test_representative_point_is_the_road_node_nearest_the_cell_centre():
     placed = grid.place_representative_points(cells, road_nodes_xy=nodes)
     assert placed.loc[0, ["rep_lon", "rep_lat"]].to_list() == pytest.approx([0.006, 0.0055])
     assert placed.loc[0, "rep_source"] == "road_node"
-    assert placed.loc[1, "rep_source"] == "polygon"
-    assert cells.geometry.iloc[1].contains(Point(placed.loc[1, "rep_lon"], placed.loc[1, "rep_lat"]))
+    # No node inside cell 1: its point is the cell's point nearest to a road, still inside the cell and
+    # nearer the road than the cell's own interior point.
+    assert placed.loc[1, "rep_source"] == "polygon_edge_near_road"
+    rep = Point(placed.loc[1, "rep_lon"], placed.loc[1, "rep_lat"])
+    assert cells.geometry.iloc[1].contains(rep)
+    road = MultiPoint([tuple(xy) for xy in nodes])
+    assert rep.distance(road) < cells.geometry.iloc[1].representative_point().distance(road)
 
 
 def test_grid_units_follow_the_units_contract(parishes):
