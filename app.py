@@ -7,6 +7,7 @@ what every page shares: the language, the region and the map data attribution.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 
@@ -18,7 +19,7 @@ PAGES: list[tuple[str, str, str]] = [
 ]
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-st.set_page_config(page_title="长护险护理机构规划 · LTCI planner", page_icon=":material/health_and_safety:",
+st.set_page_config(page_title="长护险护理机构规划 · LTCI planner", page_icon=str(Path(__file__).parent / "static" / "img" / "favicon.png"),
                    layout="wide")
 
 with st.sidebar:

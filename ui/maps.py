@@ -27,7 +27,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from branca.element import Element, MacroElement
-from jinja2 import Template
+from folium.template import Template
 
 from geo.schema import CARE_TYPE_COLORS, CARE_TYPES
 from ui.strings import label, modes_label, t
@@ -97,6 +97,25 @@ class OfflineMap(folium.Map):
         # Instance lists: folium's class-level defaults (CDN links) stay untouched for other maps.
         self.default_js = [("leaflet", f"{asset_base}/leaflet/leaflet.js")]
         self.default_css = [("leaflet_css", f"{asset_base}/leaflet/leaflet.css")]
+
+
+class Popup(folium.Popup):
+    """``folium.Popup`` without jQuery: folium parses the popup HTML with ``$(...)``, which needs jQuery from a CDN."""
+
+    _template = Template(
+        """
+        var {{this.get_name()}} = L.popup({{ this.options|tojavascript }});
+        {% for name, element in this.html._children.items() %}
+            var {{ name }} = (function () {
+                var holder = document.createElement("div");
+                holder.innerHTML = `{{ element.render(**kwargs).replace('\\n',' ') }}`;
+                return holder.firstElementChild;
+            })();
+            {{ this.get_name() }}.setContent({{ name }});
+        {% endfor %}
+        {{ this._parent.get_name() }}.bindPopup({{ this.get_name() }});
+        """
+    )
 
 
 def external_asset_links(fmap: folium.Map) -> list[str]:
@@ -229,7 +248,8 @@ def popup_html(row, *, lang: str = "zh", asset_base: str = DEFAULT_ASSET_BASE) -
     demo = (f'<div class="ltci-demo" style="margin-top:4px;color:#a15c00;font-size:11px">'
             f'{t("popup.demo", lang=lang)}</div>') if bool(get("demo", False)) else ""
     src = photo_src(get("photo"), asset_base=asset_base)
-    return (
+    # The popup travels inside a JS template literal: a backtick or "${" in a name must not end or inject it.
+    return _literal_safe(
         f'<div class="ltci-popup" style="font-size:12px;min-width:220px">'
         f'<div style="font-weight:700;font-size:14px;margin-bottom:4px">{esc(get("name"))}</div>'
         f'<img src="{html.escape(src)}" alt="{t("popup.photo_alt", lang=lang)}" width="220" height="120" '
@@ -237,6 +257,10 @@ def popup_html(row, *, lang: str = "zh", asset_base: str = DEFAULT_ASSET_BASE) -
         f"onerror=\"this.onerror=null;this.src='{placeholder}'\"/>"
         f"<table style=\"margin-top:4px\">{table}</table>{demo}</div>"
     )
+
+
+def _literal_safe(text: str) -> str:
+    return text.replace("`", "&#96;").replace("${", "&#36;{").replace("\\", "&#92;")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -406,6 +430,8 @@ def agency_map(
     folium.Map
         Loads no asset from the internet (tiles aside when an online basemap is chosen).
     """
+    if basemap not in BASEMAPS:
+        raise ValueError(f"unknown basemap {basemap!r}; use one of {list(BASEMAPS)}")
     shown = visible_agencies(agencies, show_terminated=show_terminated)
     town_d = shift_frame(lighten(townships), basemap=basemap) if townships is not None else None
     unit_d = shift_frame(lighten(units), basemap=basemap) if units is not None else None
@@ -466,7 +492,7 @@ def agency_map(
         style = marker_style(str(row.get("care_type")), str(row.get("status")), leading=bool(row.get("leading", False)))
         folium.CircleMarker(
             location=[geom.y, geom.x],
-            popup=folium.Popup(popup_html(row, lang=lang, asset_base=asset_base), max_width=280),
+            popup=Popup(popup_html(row, lang=lang, asset_base=asset_base), max_width=280),
             tooltip=html.escape(f'{row.get("name")} · {label("care_type", str(row.get("care_type")), lang=lang)}'),
             **style,
         ).add_to(layer)

@@ -100,13 +100,16 @@ def _minutes_text(minutes: float) -> str:
     return f"{minutes:.0f} min" if np.isfinite(minutes) else tr("finder.unreachable_minutes")
 
 
-def _finder(region, place, care_types, modes):
-    """The nearest-agency list; returns (result rows offered, chosen row or None)."""
+def _finder(region, place, care_types, modes, results_area):
+    """Search from the resident's place: controls here, the ranked table in ``results_area``.
+
+    Returns the chosen agency's row (for the route) or None.
+    """
     lang = current_lang()
     st.subheader(tr("finder.header"))
     if place is None:
         st.info(tr("finder.pick_place"))
-        return None, None
+        return None
     lon, lat, place_label = place
     st.caption(tr("finder.place_at", lon=lon, lat=lat))
     k = st.slider(tr("finder.k"), 1, 10, 5, key=P + "k")
@@ -120,13 +123,29 @@ def _finder(region, place, care_types, modes):
 
             access = float(snap_points(region.network, [lon], [lat], max_access_m=np.inf).access_m[0])
             st.warning(tr("finder.no_road", max_m=settings.max_access_distance_m, access_m=access))
-            return None, None
+            return None
         raise
     offered = result[result["offered"]]
+    not_offered = result[~result["offered"]]
+    chosen = None
     if offered.empty:
         st.warning(tr("finder.none"))
     else:
-        st.markdown("**" + tr("finder.results", place=place_label, n=len(offered)) + "**")
+        ids = list(offered["agency_id"])
+        names = dict(zip(offered["agency_id"], offered["name"]))
+        chosen_id = st.selectbox(tr("finder.route_to"), ids, format_func=lambda a: f"{ids.index(a) + 1}. {names[a]}",
+                                 key=P + f"route.{lon:.6f},{lat:.6f}")
+        chosen = offered[offered["agency_id"] == chosen_id].iloc[0]
+        st.success(tr("finder.route_summary", name=chosen["name"], minutes=chosen["minutes"],
+                      km=chosen["road_km"], phone=chosen["phone"]))
+    if len(not_offered):
+        lines = [tr("finder.not_offered_item", name=r.name, minutes=_minutes_text(r.minutes),
+                    reason=tr(f"finder.reason.{r.reason_code}")) for r in not_offered.itertuples()]
+        st.info("**" + tr("finder.not_offered") + "**\n\n" + "\n".join(f"- {x}" for x in lines))
+    if offered.empty:
+        return None
+    with results_area:
+        st.subheader(tr("finder.results", place=place_label, n=len(offered)))
         table = pd.DataFrame({
             tr("col.rank"): offered["rank"].astype(int).to_numpy(),
             tr("col.name"): offered["name"].to_numpy(),
@@ -136,23 +155,11 @@ def _finder(region, place, care_types, modes):
             tr("col.phone"): offered["phone"].astype(str).to_numpy(),
             tr("col.address"): offered["address"].astype(str).to_numpy(),
         })
-        st.dataframe(table, hide_index=True, width="stretch", key=P + "finder_table")
+        # A plain HTML table: five rows read better (and reach screen readers) than a canvas grid.
+        st.table(table.style.format({tr("col.minutes"): "{:.1f}", tr("col.km"): "{:.1f}"}), hide_index=True,
+                 border="horizontal")
         download_buttons(table, basename="nearest_agencies", key=P + "finder_dl")
-    not_offered = result[~result["offered"]]
-    if len(not_offered):
-        lines = [tr("finder.not_offered_item", name=r.name, minutes=_minutes_text(r.minutes),
-                    reason=tr(f"finder.reason.{r.reason_code}")) for r in not_offered.itertuples()]
-        st.info("**" + tr("finder.not_offered") + "**\n\n" + "\n".join(f"- {x}" for x in lines))
-    if offered.empty:
-        return result, None
-    ids = list(offered["agency_id"])
-    names = dict(zip(offered["agency_id"], offered["name"]))
-    chosen_id = st.selectbox(tr("finder.route_to"), ids, format_func=lambda a: f"{ids.index(a) + 1}. {names[a]}",
-                             key=P + f"route.{lon:.6f},{lat:.6f}")
-    chosen = offered[offered["agency_id"] == chosen_id].iloc[0]
-    st.success(tr("finder.route_summary", name=chosen["name"], minutes=chosen["minutes"], km=chosen["road_km"],
-                  phone=chosen["phone"]))
-    return result, chosen
+    return chosen
 
 
 def _agency_table(shown):
@@ -192,9 +199,10 @@ def render() -> None:
         basemap = "none"
 
     map_col, finder_col = st.columns([3, 2], gap="medium")
+    results_area = st.container()
     with finder_col:
         place = _pick_place(region)
-        result, chosen = _finder(region, place, care_types, modes)
+        chosen = _finder(region, place, care_types, modes, results_area)
 
     with map_col:
         st.markdown(tr("agency.visible", n=len(shown)) if len(shown) else tr("agency.none_visible"))
