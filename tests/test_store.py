@@ -11,6 +11,7 @@ import pyogrio
 import pytest
 import shapely
 
+from geo import settings
 from geo.errors import InputError
 from workspace import gpkg_binary
 from workspace.auth import Actor
@@ -416,3 +417,21 @@ def test_backup_is_a_self_contained_copy(store, tmp_path):
         assert copy.integrity_check() == "ok"
         assert rows(copy.load_plan("p").assignments) == rows(make_assignments(30))
     assert len(pyogrio.read_dataframe(target, layer="agencies")) == 7
+
+
+def test_demo_workspace_is_seeded_from_the_region_folder(tmp_path):
+    from workspace.seed import open_demo_workspace
+
+    agencies = gpd.read_file(settings.demo_region_dir / "agencies.geojson")
+    units = gpd.read_file(settings.demo_region_dir / "units.geojson")
+    path = tmp_path / "demo.gpkg"
+    with open_demo_workspace(path) as store:
+        stored = store.read_agencies()
+        assert len(stored) == len(agencies) and store.contents()["units"] == len(units)
+        assert stored["agency_id"].tolist() == [str(a) for a in agencies["agency_id"]]
+        assert stored["capacity"].sum() == agencies["capacity"].sum()
+        assert store.read_units()["population"].sum() == pytest.approx(units["population"].sum())
+        assert store.get_region_meta()["name"] == "Andorra (demo region)"
+        store.delete_agencies([stored["agency_id"].iloc[0]])
+    with open_demo_workspace(path) as store:  # second start: the bureau's edit survives
+        assert store.contents()["agencies"] == len(agencies) - 1
