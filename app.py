@@ -16,6 +16,7 @@ from ui.common import current_lang, get_region, language_toggle, region_selector
 #: (page script, string key of its title in ui/strings.py, icon). The first page is the default.
 PAGES: list[tuple[str, str, str]] = [
     ("ui/pages/agency_map.py", "nav.agency_map", ":material/map:"),
+    ("ui/pages/coverage.py", "nav.coverage", ":material/radar:"),
 ]
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
