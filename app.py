@@ -12,11 +12,13 @@ from pathlib import Path
 import streamlit as st
 
 from ui.common import current_lang, get_region, language_toggle, region_selector, tr
+from ui.workspace_session import workspace_sidebar
 
 #: (page script, string key of its title in ui/strings.py, icon). The first page is the default.
 PAGES: list[tuple[str, str, str]] = [
     ("ui/pages/agency_map.py", "nav.agency_map", ":material/map:"),
     ("ui/pages/coverage.py", "nav.coverage", ":material/radar:"),
+    ("ui/pages/data.py", "nav.data", ":material/database:"),
 ]
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -26,6 +28,7 @@ st.set_page_config(page_title="长护险护理机构规划 · LTCI planner", pag
 with st.sidebar:
     language_toggle()
     region_selector()
+    workspace_sidebar()
 
 navigation = st.navigation(
     [st.Page(path, title=tr(key), icon=icon, default=i == 0) for i, (path, key, icon) in enumerate(PAGES)]
