@@ -66,7 +66,7 @@ def _upload(at, key: str, path: Path, name: str | None = None):
 
 def _table(at, *columns: str) -> pd.DataFrame:
     """The first table on the page with all of ``columns`` (st.dataframe elements carry no key in AppTest)."""
-    return next(d.value for d in at.dataframe if set(columns) <= set(d.value.columns))
+    return next(d.value for d in [*at.dataframe, *at.table] if set(columns) <= set(d.value.columns))
 
 
 def _button(at, key: str):
@@ -101,7 +101,7 @@ def test_broken_agencies_file_shows_the_report_not_a_crash(workspace_path):
     assert not at.exception
     assert any("校验报告 · bad_counts.csv" in m and "可导入 1 行，错误 4 条" in m for m in _markdowns(at))
     report = _table(at, "行号", "原因")
-    assert list(report["行号"]) == [2, 3, 4, 5]
+    assert [int(r) for r in report["行号"]] == [2, 3, 4, 5]
     assert set(report["代码"]) == {"non_numeric_count", "negative_count", "quality_score_out_of_range"}
     assert any("'many' is not a number" in r for r in report["原因"])
     assert set(report["级别"]) == {"错误（未导入）"}

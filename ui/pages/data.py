@@ -33,6 +33,8 @@ COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
 EDITABLE_STATUSES = ("designated", "suspended", "terminated")
 REGISTRY_FORMATS = ("csv", "xlsx", "geojson")
 OSM_TYPES = ["osm", "bz2", "pbf", "graphml", "xml", "gz"]
+#: Reports up to this many entries are plain HTML tables; longer ones a scrollable grid.
+REPORT_HTML_ROWS = 40
 
 
 def _flash(level: str, text: str) -> None:
@@ -136,7 +138,11 @@ def show_report(report: Report, *, filename: str, accepted: int | None, file_err
                        warnings=len(report.warnings)))
     if report.problems:
         table = _report_table(report)
-        st.dataframe(table, hide_index=True, width="stretch", key=key + ".table")
+        if len(table) <= REPORT_HTML_ROWS:
+            # A plain HTML table: every reason is readable (and reaches screen readers) without scrolling a grid.
+            st.table(table.astype(object).where(table.notna(), ""), hide_index=True, border="horizontal")
+        else:
+            st.dataframe(table, hide_index=True, width="stretch", key=key + ".table")
         download_buttons(table, basename="validation_report", key=key + ".dl")
     elif file_error is None:
         st.success(tr("data.report.clean"))
