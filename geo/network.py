@@ -39,8 +39,13 @@ DRIVABLE_HIGHWAYS: frozenset[str] = frozenset(
         "service", "road", "busway",
     }
 )
-_EXCLUDED_SERVICE = frozenset({"parking", "parking_aisle", "driveway", "private", "emergency_access", "drive-through"})
-_NO_CAR = frozenset({"no", "private"})
+_EXCLUDED_SERVICE = frozenset({"parking", "parking_aisle", "driveway", "private", "emergency_access"})
+#: Car-access rules as in OSMnx's ``drive`` filter (``access=private``, ``motor_vehicle=no``, ``motorcar=no`` are
+#: out), so a file pre-filtered that way, such as the demo's ``andorra_drive.osm.bz2``, loads unchanged. The most
+#: specific tag present decides, as OSM defines: ``access=private`` + ``motor_vehicle=yes`` is drivable.
+_CAR_ACCESS_KEYS = ("motorcar", "motor_vehicle", "vehicle", "access")
+_NO_CAR = {"motorcar": frozenset({"no"}), "motor_vehicle": frozenset({"no"}), "vehicle": frozenset({"no"}),
+           "access": frozenset({"private"})}
 
 
 @dataclass
@@ -255,8 +260,11 @@ def _sniff(path: Path) -> bytes:
 
 
 def _graph_from_osm_xml(path: Path):
-    import osmnx as ox
+    """OSM XML → drivable ways only (libosmium) → OSMnx graph.
 
+    ``osmnx.graph_from_xml`` turns every way in the file into edges (buildings, footways, rivers), so a user's
+    raw export is first cut to drivable ways with the same filter as PBF files.
+    """
     head = _sniff(path).lstrip()
     if not head:
         raise InputError(f"{path.name} is empty")
@@ -265,26 +273,39 @@ def _graph_from_osm_xml(path: Path):
             f"{path.name} is not an OSM XML file",
             [Problem("an OSM XML file starts with <?xml …?> and an <osm> element", value=head[:40])],
         )
-    try:
-        return ox.graph_from_xml(path, simplify=True, retain_all=True)
-    except InputError:
-        raise
-    except Exception as exc:  # osmnx raises bare ValueError/ParseError/EmptyOverpassResponse variants
-        raise _explain_osm_failure(path, exc) from exc
+    return _graph_from_drivable_ways(path, kind="OSM XML")
+
+
+def _graph_from_drivable_ways(path: Path, *, kind: str):
+    import osmnx as ox
+
+    with tempfile.TemporaryDirectory(prefix="ltci_osm_") as folder:
+        extract = _drivable_extract(path, Path(folder), kind=kind)
+        try:
+            return ox.graph_from_xml(extract, simplify=True, retain_all=True)
+        except InputError:
+            raise
+        except Exception as exc:  # osmnx raises bare ValueError/ParseError/EmptyOverpassResponse variants
+            raise _explain_osm_failure(path, exc) from exc
 
 
 def _graph_from_pbf(path: Path):
     """PBF → a drivable-only OSM XML in a temp folder (libosmium), then the same XML reader."""
-    import osmium
-
     with open(path, "rb") as fh:
-        magic = fh.read(16)
-    if len(magic) == 0:
+        start = fh.read(64)
+    if len(start) == 0:
         raise InputError(f"{path.name} is empty")
     # A PBF starts with a 4-byte big-endian header length then a BlobHeader whose type is "OSMHeader".
-    if b"OSMHeader" not in magic and b"OSMHeader" not in open(path, "rb").read(64):
+    if b"OSMHeader" not in start:
         raise InputError(f"{path.name} is not an OSM PBF file", [Problem("no OSMHeader block at the start")])
-    tmp = Path(tempfile.mkdtemp(prefix="ltci_pbf_")) / (path.stem.replace(".osm", "") + "_drive.osm")
+    return _graph_from_drivable_ways(path, kind="OSM PBF")
+
+
+def _drivable_extract(path: Path, folder: Path, *, kind: str) -> Path:
+    """The drivable ways of an OSM file and the nodes they use, written as OSM XML into ``folder``."""
+    import osmium
+
+    tmp = folder / f"{path.name.split('.')[0] or 'extract'}_drive.osm"
     kept = 0
     try:
         with osmium.BackReferenceWriter(str(tmp), ref_src=str(path), overwrite=True) as writer:
@@ -293,17 +314,21 @@ def _graph_from_pbf(path: Path):
                     writer.add_way(way)
                     kept += 1
     except RuntimeError as exc:
-        raise InputError(f"{path.name} cannot be read as OSM PBF", [Problem(str(exc))]) from exc
+        raise InputError(f"{path.name} cannot be read as {kind}", [Problem(str(exc))]) from exc
     if kept == 0:
-        raise InputError(f"{path.name} holds no drivable roads", [Problem("no way has a drivable highway tag")])
-    return _graph_from_osm_xml(tmp)
+        raise InputError(
+            f"{path.name} holds no drivable roads",
+            [Problem("no way has a drivable highway tag (footways, paths, tracks and private roads do not count)")],
+        )
+    return tmp
 
 
 def _is_drivable(tags: dict) -> bool:
     hw = tags.get("highway")
     if hw not in DRIVABLE_HIGHWAYS or tags.get("area") == "yes":
         return False
-    if tags.get("access") in _NO_CAR or tags.get("motor_vehicle") in _NO_CAR or tags.get("motorcar") in _NO_CAR:
+    decisive = next((k for k in _CAR_ACCESS_KEYS if k in tags), None)
+    if decisive is not None and tags[decisive] in _NO_CAR[decisive]:
         return False
     return not (hw == "service" and tags.get("service") in _EXCLUDED_SERVICE)
 
