@@ -325,6 +325,7 @@ STRINGS.update({
     "coverage.show_isochrones": {"zh": "计算各机构服务范围（等时圈，可在图层菜单中逐个打开）",
                                  "en": "Compute each agency's service area (isochrone; switch them on in the layer menu)"},
     "coverage.isochrones_building": {"zh": "正在计算各机构的服务范围…", "en": "Computing the agencies' service areas…"},
+    "coverage.isochrones_download": {"zh": "各机构 {m} 分钟服务范围（多边形）：", "en": "Each agency's {m}-minute service area (polygons):"},
     "coverage.layer.minutes": {"zh": "行车时间（分钟）", "en": "Drive time (min)"},
     "coverage.layer.isochrone": {"zh": "服务范围 {m} 分钟：{name}", "en": "{m}-min service area: {name}"},
     "coverage.isochrone_tip": {"zh": "{name}：{m} 分钟服务范围", "en": "{name}: {m}-minute service area"},

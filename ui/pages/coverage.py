@@ -500,11 +500,11 @@ def _access_section(region, units, matrix, active, noun: str):
         share = demand.get(klass, 0.0) / total_demand if total_demand > 0 else float("nan")
         col.metric(tr(f"coverage.access.class.{klass}"), tr("coverage.access.count", n=int(counts.get(klass, 0)), noun=noun),
                    tr("coverage.access.demand_share", share=100 * share) if np.isfinite(share) else None,
-                   delta_color="off", border=True)
+                   delta_color="off", delta_arrow="off", border=True)
 
     geo_scores = gpd.GeoDataFrame(scores, geometry=names.geometry.reindex(scores["unit_id"]).to_numpy(),
                                   crs=units.crs)
-    map_col, table_col = st.columns([3, 2], gap="medium")
+    map_col, table_col = st.columns([1, 1], gap="medium")
     with map_col:
         st_folium(access_map(geo_scores, region), key=P + "access_map", height=460, use_container_width=True,
                   returned_objects=[])
@@ -645,6 +645,7 @@ def render() -> None:
         st_folium(coverage_map(model, region, map_threshold=map_threshold, isochrone_frame=iso, noun=noun),
                   key=P + "map", height=560, use_container_width=True, returned_objects=[])
         if iso is not None and len(iso):
+            st.caption(tr("coverage.isochrones_download", m=f"{map_threshold:g}"))
             download_buttons(iso.drop(columns=["color"], errors="ignore"), basename="service_areas",
                              formats=("gpkg",), key=P + "iso_dl")
     with list_col:
