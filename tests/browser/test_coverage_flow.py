@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from geo.region import load_demo_region
@@ -56,4 +57,16 @@ def test_coverage_page_shows_the_30_minute_table_map_and_report(page, server_url
     data = path.read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 20_000
     assert b"STSong-Light" in data  # the CJK font, built into reportlab: nothing downloaded
+
+    # The other one-click files are generated on click too: a workbook, a GeoPackage and a CSV.
+    for name, magic in (("覆盖表 Excel", b"PK"), ("单元及指标 GeoPackage", b"SQLite format 3"),
+                        ("单元及指标 CSV", "\ufeffunit_id".encode("utf-8"))):
+        with page.expect_download(timeout=TIMEOUT_MS) as download:
+            page.get_by_role("button", name=name).click()
+        target = tmp_path / download.value.suggested_filename
+        download.value.save_as(target)
+        assert target.read_bytes().startswith(magic), name
+    units = pd.read_csv(tmp_path / "coverage_villages_units.csv", encoding="utf-8-sig", dtype={"unit_id": str})
+    assert len(units) == len(region.units)
+    assert {"nearest_minutes", "covered_30", "e2sfca_score", "access_class"} <= set(units.columns)
     assert page.blocked_requests == []
