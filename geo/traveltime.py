@@ -99,9 +99,15 @@ def snap_points(network, lon, lat, *, max_access_m: float | None = None) -> Snap
         )
     max_access_m = settings.max_access_distance_m if max_access_m is None else float(max_access_m)
     x, y = project_lonlat(lon, lat, network.projection)
-    dist, node = network.kdtree.query(np.column_stack([x, y]))
+    xy = np.column_stack([x, y])
+    # Points a quarter of the globe away do not project into the network's UTM zone (inf): unreachable.
+    projected = np.isfinite(xy).all(axis=1)
+    dist = np.full(len(lon), np.inf)
+    node = np.zeros(len(lon), dtype=np.int64)
+    if projected.any():
+        dist[projected], node[projected] = network.kdtree.query(xy[projected])
     access_min = dist / (settings.access_speed_kph / 3.6) / 60.0
-    return Snap(node.astype(np.int64), dist.astype(np.float64), access_min, dist <= max_access_m)
+    return Snap(node, dist, access_min, dist <= max_access_m)
 
 
 # ----------------------------------------------------------------------------------------------------------------

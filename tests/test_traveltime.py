@@ -283,6 +283,12 @@ def test_points_outside_the_network_are_unreachable_not_invented(network, agenci
     assert (m.meta["unit_access_m"][5:] > settings.max_access_distance_m).all()
     snap = snap_points(network, [1.95], [42.52], max_access_m=50_000)
     assert snap.reachable[0]  # a wider limit is the user's choice, never the default
+    # A point a quarter of the globe away does not even project into the network's UTM zone.
+    snap = snap_points(network, [91.0, 1.52], [0.0, 42.5])
+    assert snap.reachable.tolist() == [False, True] and np.isinf(snap.access_m[0])
+    far = _points([(91.0, 0.0), (1.52, 42.5)], ["far", "near"])
+    m = travel_time_matrix(network, far, units.iloc[:3])
+    assert np.isinf(m.minutes[0]).all() and np.isfinite(m.minutes[1]).all()
 
 
 def test_agency_with_swapped_lat_lon_is_unreachable_and_reported(network, agencies, units):
