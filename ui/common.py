@@ -7,7 +7,7 @@ Pages follow one pattern (see ``ui/pages/agency_map.py``)::
     @friendly_errors()
     def render() -> None:
         region = get_region()
-        st.title(tr("my.title"))
+        st.title(tr("agency.title"))
         ...
 
     render()
@@ -62,6 +62,38 @@ def language_toggle() -> str:
     return current_lang()
 
 
+def lang_widget(widget, label: str, options, *, key: str, default=None, **kwargs):
+    """A choice widget whose option labels are translated, keeping its value when the language switches.
+
+    Streamlit's browser side keeps a widget's *displayed* labels: after a language switch the chips of a
+    multiselect would stay in the old language. So the widget gets a per-language key (``key@zh``), and the
+    canonical value lives under ``key``: read it with ``st.session_state[key]``, and assign to it (e.g. in a
+    callback) to change the choice; the widget follows. ``widget`` is ``st.multiselect``/``st.selectbox``/
+    ``st.radio`` or the same method of a column or the sidebar; ``default`` is a list for multiselect, one option
+    (or None) otherwise.
+    """
+    options = list(options)
+    value = st.session_state.get(key, default)
+    if getattr(widget, "__name__", "") == "multiselect":
+        value = [v for v in (value or []) if v in options]
+    elif value not in options:
+        value = None if default is None else options[0]
+    widget_key, last_key = f"{key}@{current_lang()}", f"{key}@last"
+    # Seed the widget through its key (never with default=/index=, which Streamlit would flag as set twice):
+    # on first draw in this language, and whenever the canonical value was changed from outside since the last
+    # run (e.g. by a map click), so the browser shows the new choice too.
+    if widget_key not in st.session_state or st.session_state.get(last_key, value) != value:
+        st.session_state[widget_key] = value
+    result = widget(label, options, key=widget_key, **kwargs)
+    st.session_state[key] = st.session_state[last_key] = result
+    return result
+
+
+def set_lang_widget(key: str, value) -> None:
+    """Change the value of a :func:`lang_widget` from code (a callback, another widget) before it is drawn."""
+    st.session_state[key] = value
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Regions
 # ----------------------------------------------------------------------------------------------------------------
@@ -110,16 +142,16 @@ def _cached_region(source_key: str):
 def region_selector() -> str:
     """The sidebar's region source selector; returns the chosen source key."""
     options = list(dict.fromkeys(list(REGION_SOURCES) + session_region_keys()))
-    st.session_state.setdefault(REGION_KEY, options[0])
-    if st.session_state[REGION_KEY] not in options:
+    if st.session_state.get(REGION_KEY) not in options:
         st.session_state[REGION_KEY] = options[0]
+    lang = current_lang()
 
     def name(key: str) -> str:
         source = REGION_SOURCES.get(key)
-        return tr(source.label_key) if source else key
+        return t(source.label_key, lang=lang) if source else key
 
-    st.selectbox(tr("sidebar.region"), options, key=REGION_KEY, format_func=name)
-    return st.session_state[REGION_KEY]
+    return lang_widget(st.selectbox, tr("sidebar.region"), options, key=REGION_KEY, default=options[0],
+                       format_func=name)
 
 
 def region_key() -> str:

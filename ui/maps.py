@@ -54,6 +54,8 @@ ROAD_STYLES: dict[str, tuple[str, float]] = {
 }
 #: Background of the vector-only map (no tiles): a paper tone so grey roads and coloured markers stand out.
 VECTOR_BACKGROUND = "#f4f1ea"
+#: Room kept free of data on the map's left edge for the legend.
+LEGEND_WIDTH_PX = 150
 #: Photos in the workspace larger than this are not inlined into the popup (the map HTML would balloon).
 MAX_INLINE_PHOTO_BYTES = 300_000
 
@@ -349,8 +351,9 @@ def base_map(*, bounds, basemap: str = "none", tianditu_key: str | None = None, 
     if spec.needs_key and not tianditu_key:
         raise ValueError("the Tianditu basemap needs a key (TIANDITU_KEY)")
     centre = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+    # Quarter-step zoom: fitting the region (and the legend's margin) does not fall back a whole zoom level.
     fmap = OfflineMap(location=centre, zoom_start=11, tiles=None, control_scale=True, prefer_canvas=False,
-                      asset_base=asset_base)
+                      zoom_snap=0.25, zoom_delta=0.5, asset_base=asset_base)
     for i, url in enumerate(spec.tiles):
         folium.TileLayer(
             tiles=url.replace("{key}", tianditu_key or ""), attr=spec.attribution, name=t(f"map.basemap.{basemap}", lang=lang)
@@ -360,7 +363,8 @@ def base_map(*, bounds, basemap: str = "none", tianditu_key: str | None = None, 
     if basemap == "none":
         fmap.get_root().header.add_child(
             Element(f"<style>.leaflet-container {{ background: {VECTOR_BACKGROUND}; }}</style>"))
-    fmap.fit_bounds(bounds)
+    # Keep the legend (bottom-left, about 150 px wide) from covering agencies when the map opens.
+    fmap.fit_bounds(bounds, padding_top_left=(LEGEND_WIDTH_PX, 10), padding_bottom_right=(10, 10))
     return fmap
 
 
@@ -494,6 +498,8 @@ def agency_map(
             location=[geom.y, geom.x],
             popup=Popup(popup_html(row, lang=lang, asset_base=asset_base), max_width=280),
             tooltip=html.escape(f'{row.get("name")} · {label("care_type", str(row.get("care_type")), lang=lang)}'),
+            # Opening an agency's card is not a map click: it must not move the resident's chosen place.
+            bubbling_mouse_events=False,
             **style,
         ).add_to(layer)
     layer.add_to(fmap)

@@ -14,10 +14,12 @@ from geo.errors import InputError
 from geo.finder import filter_agencies, find_agencies
 from geo.schema import CARE_TYPES, SERVICE_MODES, STATUSES
 from ui.common import (
-    current_lang, download_buttons, friendly_errors, get_basemap_roads, get_region, tianditu_key, tr,
+    current_lang, download_buttons, friendly_errors, get_basemap_roads, get_region, lang_widget, set_lang_widget,
+    tianditu_key, tr,
 )
 from ui.maps import BASEMAPS, agency_map, from_display
-from ui.strings import label, modes_label
+# Format functions take the language as a value: Streamlit may call them outside the script run.
+from ui.strings import label, modes_label, t
 
 P = "agency_map."  # session-state prefix of this page
 METHODS = ("village", "click", "coords")
@@ -32,7 +34,7 @@ def _on_map_change() -> None:
         return
     lon, lat = from_display(clicked["lng"], clicked["lat"], basemap=st.session_state.get(P + "basemap", "none"))
     st.session_state[P + "clicked"] = (float(lon), float(lat))
-    st.session_state[P + "method"] = "click"
+    set_lang_widget(P + "method", "click")
 
 
 def _filters(region):
@@ -40,19 +42,19 @@ def _filters(region):
     lang = current_lang()
     with st.expander(tr("agency.filters"), expanded=True):
         c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1.2, 1.2, 1.0])
-        care_types = c1.multiselect(tr("agency.filter.care_type"), CARE_TYPES, default=list(CARE_TYPES),
-                                    format_func=lambda v: label("care_type", v, lang=lang), key=P + "care_types")
+        care_types = lang_widget(c1.multiselect, tr("agency.filter.care_type"), CARE_TYPES, key=P + "care_types",
+                                 default=list(CARE_TYPES), format_func=lambda v: label("care_type", v, lang=lang))
         present = [s for s in STATUSES if s in set(agencies["status"].astype(str))] or ["designated"]
-        statuses = c2.multiselect(tr("agency.filter.status"), STATUSES,
-                                  default=[s for s in ("designated", "suspended", "planned") if s in present],
-                                  format_func=lambda v: label("status", v, lang=lang), key=P + "statuses")
+        statuses = lang_widget(c2.multiselect, tr("agency.filter.status"), STATUSES, key=P + "statuses",
+                               default=[s for s in ("designated", "suspended", "planned") if s in present],
+                               format_func=lambda v: label("status", v, lang=lang))
         townships = c3.multiselect(tr("agency.filter.township"), sorted(region.townships["name"].astype(str)),
                                    placeholder=tr("agency.filter.township_all"), key=P + "townships")
-        modes = c4.multiselect(tr("agency.filter.service_mode"), SERVICE_MODES,
-                               placeholder=tr("agency.filter.service_mode_all"),
-                               format_func=lambda v: label("service_mode", v, lang=lang), key=P + "modes")
-        basemap = c5.selectbox(tr("agency.basemap"), list(BASEMAPS), key=P + "basemap",
-                               format_func=lambda v: tr(f"map.basemap.{v}"))
+        modes = lang_widget(c4.multiselect, tr("agency.filter.service_mode"), SERVICE_MODES, key=P + "modes",
+                            default=[], placeholder=tr("agency.filter.service_mode_all"),
+                            format_func=lambda v: label("service_mode", v, lang=lang))
+        basemap = lang_widget(c5.selectbox, tr("agency.basemap"), list(BASEMAPS), key=P + "basemap", default="none",
+                              format_func=lambda v: t(f"map.basemap.{v}", lang=lang))
         if basemap != "none":
             st.caption(tr("agency.basemap.online_note"))
     shown = filter_agencies(agencies, care_types=care_types, statuses=statuses, townships=townships,
@@ -63,9 +65,9 @@ def _filters(region):
 def _pick_place(region):
     """The resident's place as (lon, lat, label) in WGS84, or None."""
     units = region.units
-    st.session_state.setdefault(P + "method", "village")
-    method = st.radio(tr("finder.method"), METHODS, key=P + "method", horizontal=True,
-                      format_func=lambda m: tr(f"finder.method.{m}"))
+    lang = current_lang()
+    method = lang_widget(st.radio, tr("finder.method"), METHODS, key=P + "method", default="village",
+                         horizontal=True, format_func=lambda m: t(f"finder.method.{m}", lang=lang))
     if method == "village":
         names = {str(u): f"{n} · {w}" for u, n, w in zip(units["unit_id"], units["name"], units["township"])}
         uid = st.selectbox(tr("finder.village"), list(names), index=None, format_func=names.get,
@@ -82,8 +84,8 @@ def _pick_place(region):
         return clicked[0], clicked[1], tr("finder.clicked")
     minx, miny, maxx, maxy = region.network.bounds()
     with st.form(P + "coords_form", border=False):
-        system = st.radio(tr("finder.coord_system"), COORD_SYSTEMS, horizontal=True, key=P + "coord_system",
-                          format_func=lambda s: label("coord", s, lang=current_lang()))
+        system = lang_widget(st.radio, tr("finder.coord_system"), COORD_SYSTEMS, key=P + "coord_system",
+                             default="wgs84", horizontal=True, format_func=lambda s: label("coord", s, lang=lang))
         c1, c2 = st.columns(2)
         lon = c1.number_input(tr("finder.lon"), value=round((minx + maxx) / 2, 5), format="%.6f", key=P + "lon")
         lat = c2.number_input(tr("finder.lat"), value=round((miny + maxy) / 2, 5), format="%.6f", key=P + "lat")
