@@ -326,6 +326,7 @@ class AllocationModel:
                          suspended=[str(s) for s in (suspended or [])])
         self._validate(units, agencies, matrix, adjacency, outside_tolerance_m)
         self.status = "not solved"
+        self.root_notes: dict[int, str] = {}
         self.objective = float("nan")
         self.mip_gap = float("nan")
         self.solve_time = 0.0
@@ -533,23 +534,28 @@ class AllocationModel:
         return ~rooted[labels]
 
     def _roots(self, base: np.ndarray, fixed: np.ndarray) -> tuple[dict[int, int], list[int]]:
-        """Fixed roots (agency → own unit) and the agencies that choose their root (shared own units)."""
-        fixed_root: dict[int, int] = {}
-        variable: list[int] = []
-        eligible = np.flatnonzero(self.eligible)
-        by_unit: dict[int, list[int]] = {}
-        for a in eligible:
-            by_unit.setdefault(int(self.own_unit[a]), []).append(int(a))
-        for u, group in by_unit.items():
-            owner = fixed[u]
-            for a in group:
-                usable = base[a, u] and self.demand[u] <= self.capacity[a] and owner in (-1, a)
-                alone = len(group) == 1 or owner == a
-                if usable and alone:
-                    fixed_root[a] = u
-                else:
-                    variable.append(a)
-        return fixed_root, variable
+        """Root unit per active agency: its own unit, unless a better agency already holds that (merit: higher
+        quality score first); then its nearest unit that it may serve, fits its capacity and is nobody's
+        root. Agencies with no such unit get no units (noted). A root is where a zone must grow from, not a
+        unit the agency must take: an agency may end with no units. Returns (roots, agencies choosing a root)."""
+        roots: dict[int, int] = {}
+        taken = np.zeros(len(self.unit_ids), dtype=bool)
+        order = sorted(np.flatnonzero(self.eligible), key=lambda a: (-self.quality[a], self.agency_ids[a]))
+        for a in order:
+            ok = base[a] & (self.demand <= self.capacity[a] + 1e-9) & ~taken & ((fixed < 0) | (fixed == a))
+            if not ok.any():
+                self.root_notes[int(a)] = "no unit it may serve fits its capacity: it gets no units"
+                continue
+            own = self.own_unit[a]
+            if ok[own]:
+                u = own
+            else:
+                u = int(np.argmin(np.where(ok, self.minutes[a], np.inf)))
+                self.root_notes[int(a)] = (f"own unit {self.unit_ids[own]} goes to a higher-quality agency or "
+                                           f"does not fit; rooted at {self.unit_ids[u]}")
+            roots[int(a)] = int(u)
+            taken[u] = True
+        return roots, []
 
     def _prune_connected(self, cand: np.ndarray, fixed_root: dict[int, int], exempt: np.ndarray,
                          fixed: np.ndarray) -> np.ndarray:
@@ -570,6 +576,11 @@ class AllocationModel:
                     k: int | None) -> np.ndarray:
         n_a, n_u = base.shape
         use_contiguity = self.contiguity
+        if use_contiguity:
+            rootless = self.eligible.copy()
+            rootless[list(fixed_root)] = False
+            base = base.copy()
+            base[rootless] = base[rootless] & (fixed[None, :] == np.flatnonzero(rootless)[:, None])
         full = self._prune_connected(base, fixed_root, exempt, fixed) if use_contiguity else base
         if k is None or k >= n_a:
             return full
@@ -655,10 +666,10 @@ class AllocationModel:
     # ------------------------------------------------------------------ diagnosis
     def _diagnose(self, base: np.ndarray, fixed: np.ndarray, assignable: np.ndarray, relax: set) -> None:
         free = assignable & (fixed < 0)
-        if free.any() and not self.eligible.any():
+        if (fixed < 0).any() and not self.eligible.any():
             raise PlanningError(
                 f"no active agencies: all {len(self.agency_ids)} agencies are suspended or terminated, so "
-                f"{int(free.sum())} units have no one to serve them; designate or plan an agency")
+                f"{int((fixed < 0).sum())} units have no one to serve them; designate or plan an agency")
         if "capacity" in relax:
             return
         loads = np.bincount(fixed[fixed >= 0], weights=self.demand[fixed >= 0], minlength=len(self.agency_ids))
@@ -728,8 +739,6 @@ class AllocationModel:
         upper = np.ones(n_p)
         fix = fixed[pu] == pa
         lower[fix] = 1.0
-        for a, u in fixed_root.items():
-            lower[pair[a, u]] = 1.0
         cols_cost = [cost]
         cols_lo, cols_hi, cols_int = [lower], [upper], [np.ones(n_p, dtype=bool)]
         rows, cols, vals = [], [], []
@@ -871,6 +880,16 @@ class AllocationModel:
             in_c = np.concatenate([arcs, fp])
             in_v = np.concatenate([np.ones(n_arc), -big_m[pa[fp]]])
             add_rows(in_r, in_c, in_v, np.full(n_f, -np.inf), np.zeros(n_f))
+            # The root is optional (an agency may end up with no units) but a zone only grows from it:
+            # outflow(root) ≤ M·x[a, root].
+            rp = np.flatnonzero(root_pair)
+            rp_row = np.full(n_p, -1)
+            rp_row[rp] = np.arange(len(rp))
+            from_root = rp_row[arc_tail] >= 0
+            add_rows(np.concatenate([rp_row[arc_tail[from_root]], np.arange(len(rp))]),
+                     np.concatenate([arcs[from_root], rp]),
+                     np.concatenate([np.ones(int(from_root.sum())), -big_m[pa[rp]]]),
+                     np.full(len(rp), -np.inf), np.zeros(len(rp)))
             if variable_root:
                 r0 = add_cols(np.zeros(len(vr)), np.zeros(len(vr)), np.ones(len(vr)), True)
                 k = np.arange(len(vr))
@@ -1173,12 +1192,7 @@ class AllocationModel:
         owner[model["pu"][chosen]] = model["pa"][chosen]
         self.owner = owner
         self.islands = self.unit_ids[run["exempt"]].tolist() if self.contiguity else []
-        self.roots = {int(a): int(self.own_unit[a]) for a in np.flatnonzero(self.eligible)}
-        for a in np.flatnonzero(self.eligible):
-            held = np.flatnonzero(owner == a)
-            if self.own_unit[a] not in held and len(held):
-                # Shared own unit lost: the zone's root is the held unit nearest to the agency.
-                self.roots[int(a)] = int(held[np.argmin(self.minutes[a, held])])
+        self.roots = dict(run["fixed_root"])
         self.backup_owner, self.backup_reason = self._backups(owner)
         self.assignment = pd.Series(np.where(owner >= 0, self.agency_ids[np.maximum(owner, 0)], None),
                                     index=pd.Index(self.unit_ids, name="unit_id"), name="agency_id", dtype=object)
