@@ -19,13 +19,17 @@ $(VENV)/.installed: requirements.txt
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-# Debian's chromium for the browser tests; Playwright never downloads a browser here.
+# Debian's chromium (and CJK fonts, so Chinese renders in screenshots) for the browser tests; Playwright never
+# downloads a browser here.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk"; } || { $(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; }
 
-# Whole suite: the default tests and the ones marked slow.
+# Whole suite: the default tests and the ones marked slow. A throwaway PostGIS server is started for the postgis
+# tests when Debian's packages can be had (they skip, saying why, when not) and stopped afterwards.
 test: $(VENV)/.installed chromium
-	$(PY) -m pytest -m "slow or not slow"
+	@url=$$(bash scripts/postgis_for_tests.sh); \
+	LTCI_PG_URL="$${LTCI_PG_URL:-$$url}" $(PY) -m pytest -m "slow or not slow"; rc=$$?; \
+	bash scripts/postgis_for_tests.sh --stop; exit $$rc
 
 # Default suite only (no slow marker): the quick loop while developing.
 test-fast: $(VENV)/.installed
