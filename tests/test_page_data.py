@@ -313,3 +313,43 @@ def test_a_plain_text_password_in_the_setting_is_refused_not_demo_mode(workspace
     assert not any("开放演示模式" in c.value for c in at.sidebar.caption)
     assert _button(at, "data.backup").disabled
 
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Region from uploaded files
+# ----------------------------------------------------------------------------------------------------------------
+def _grid_town_osm(n: int = 5, spacing_deg: float = 0.01, lon0: float = 121.10, lat0: float = 30.00) -> bytes:
+    """An OSM XML town: an n × n grid of two-way residential streets."""
+    nid = lambda i, j: 1000 + i * n + j  # noqa: E731
+    nodes = [f'<node id="{nid(i, j)}" version="1" lat="{lat0 + i * spacing_deg:.6f}" lon="{lon0 + j * spacing_deg:.6f}"/>'
+             for i in range(n) for j in range(n)]
+    def way(way_id: int, refs) -> str:
+        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
+        return f'<way id="{way_id}" version="1">{nds}<tag k="highway" v="residential"/></way>'
+
+    ways = [way(i + 1, [nid(i, j) for j in range(n)]) for i in range(n)]
+    ways += [way(n + j + 1, [nid(i, j) for i in range(n)]) for j in range(n)]
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="tests">\n'
+            + "\n".join(nodes + ways) + "\n</osm>\n").encode("utf-8")
+
+
+def test_a_region_from_uploaded_files_becomes_a_sidebar_choice(workspace_path):
+    at = _data_page()
+    villages = ("行政区划代码,名称,乡镇,经度,纬度,人口\n330281001001,东村,甲镇,121.105,30.005,1200\n"
+                "330281001002,西村,甲镇,121.135,30.012,900\n330281002001,北村,乙镇,121.125,30.035,800\n")
+    _by_key(at.file_uploader, "data.region_osm").set_value(("town.osm", _grid_town_osm(), "application/xml"))
+    _by_key(at.file_uploader, "data.region_units").set_value(("villages.csv", villages.encode("utf-8"), "text/csv"))
+    _by_key(at.text_input, "data.region_name").input("测试镇")
+    at.run()
+    _button(at, "data.region_load").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("已载入区域 测试镇：3 个单元，0 家机构" in s.value for s in at.success), [s.value for s in at.success]
+    _button(at, "data.switch_region").click().run()
+    assert not at.exception
+    from ui.common import REGION_KEY
+
+    assert at.session_state[REGION_KEY] == "📁 测试镇"
+    assert "📁 测试镇" in at.sidebar.selectbox[0].options
+    assert any("3 个村/社区 · 0 家机构" in c.value for c in at.sidebar.caption)
+    # The workspace (the demo region's) is untouched by a session region.
+    assert {m.label: m.value for m in at.metric}["护理机构"] == "18"

@@ -20,7 +20,7 @@ import streamlit as st
 from geo.errors import InputError, Report
 from geo.schema import STATUSES
 from ui.common import (
-    MIME_TYPES, REGION_KEY, current_lang, download_buttons, friendly_errors, set_session_region, tr,
+    MIME_TYPES, REGION_KEY, current_lang, download_buttons, friendly_errors, set_session_region, table_bytes, tr,
 )
 from ui.strings import label, modes_label, t
 from ui.workspace_session import (
@@ -181,7 +181,9 @@ def _registry_section(store, region) -> None:
         with col:
             from geo.registry import agencies_to_bytes
 
-            st.download_button(tr(f"download.{fmt}"), data=agencies_to_bytes(agencies, fmt, language=language),
+            # Built on click (a callable), not on every rerun of this busy page.
+            st.download_button(tr(f"download.{fmt}"),
+                               data=lambda fmt=fmt: agencies_to_bytes(agencies, fmt, language=language),
                                file_name=f"agencies.{fmt}", mime=MIME_TYPES[fmt], key=P + f"registry_dl.{fmt}",
                                on_click="ignore", width="stretch")
     cols[-1].caption(tr("data.registry.export_note"))
@@ -292,7 +294,10 @@ def _units_section(store, region) -> None:
                    population=float(units["population"].sum()) if "population" in units else 0.0))
     shown = pd.DataFrame(units.drop(columns=units.geometry.name))
     st.dataframe(shown, hide_index=True, width="stretch", key=P + "units_table")
-    download_buttons(units, basename="units", formats=("csv", "xlsx", "gpkg"), key=P + "units_dl")
+    for col, fmt in zip(st.columns(3), ("csv", "xlsx", "gpkg")):
+        col.download_button(tr(f"download.{fmt}"), data=lambda fmt=fmt: table_bytes(units, fmt, layer="units"),
+                            file_name=f"units.{fmt}", mime=MIME_TYPES[fmt], key=P + f"units_dl.{fmt}",
+                            on_click="ignore", width="stretch")
     st.caption(tr("data.units.region_note"))
 
     st.subheader(tr("data.units.import_title"))
@@ -483,6 +488,7 @@ def _upload_region_form() -> None:
     name = c5.text_input(tr("data.region.name"), key=P + "region_name",
                          placeholder=Path(osm.name).name.split(".")[0] if osm is not None else "")
     if st.button(tr("data.region.load"), key=P + "region_load", disabled=osm is None, type="primary"):
+        loaded = None
         with friendly_errors(), st.status(tr("data.region.loading"), expanded=True) as status:
             with tempfile.TemporaryDirectory() as tmp:
                 paths = {}
@@ -493,10 +499,14 @@ def _upload_region_form() -> None:
                         paths[kind] = path
                 st.write(tr("data.region.step.network"))
                 region = load_region(osm=paths["osm"], units=paths.get("units"), agencies=paths.get("agencies"),
-                                     name=name.strip() or Path(osm.name).name.split(".")[0], coord_system=coord, missing_population=missing)
+                                     name=name.strip() or Path(osm.name).name.split(".")[0], coord_system=coord,
+                                     missing_population=missing)
             st.write(tr("data.region.step.done"))
             status.update(label=tr("data.region.loaded_short", name=region.name), state="complete")
-            _region_loaded(f"📁 {region.name}", region)
+            loaded = f"📁 {region.name}"
+            _region_loaded(loaded, region)
+        if loaded:
+            st.rerun()  # show the loaded region (and its switch button) at the top of the section
 
 
 def _download_region_form() -> None:
@@ -529,11 +539,15 @@ def _download_region_form() -> None:
                 label_text = Path(boundary.name).stem
     if st.button(tr("data.region.download"), key=P + "download_go", disabled=not online or source is None,
                  type="primary"):
+        loaded = None
         with friendly_errors(), st.status(tr("data.region.downloading"), expanded=True) as status:
             st.write(tr("data.region.step.network"))
             region = load_region(osm=source, name=label_text, missing_population="uniform")
             status.update(label=tr("data.region.loaded_short", name=region.name), state="complete")
-            _region_loaded(f"🌐 {region.name}", region)
+            loaded = f"🌐 {region.name}"
+            _region_loaded(loaded, region)
+        if loaded:
+            st.rerun()
 
 
 def _regions_section() -> None:
