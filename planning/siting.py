@@ -64,6 +64,7 @@ def _solve_mip(
     time_limit: float,
     mip_gap: float,
     infeasible_message: str,
+    start: np.ndarray | None = None,
 ) -> _MipOutcome:
     """Pass one MIP to HiGHS in a single call and return its best feasible solution with the gap."""
     n_col = len(cost)
@@ -92,6 +93,12 @@ def _solve_mip(
     highs.passModel(lp)
     highs.setOptionValue("time_limit", float(time_limit))
     highs.setOptionValue("mip_rel_gap", float(mip_gap))
+    if start is not None:
+        # a feasible start (the greedy scale-up) means a time limit never returns worse than the heuristic
+        solution = highspy.HighsSolution()
+        solution.col_value = np.asarray(start, dtype=np.float64)
+        solution.value_valid = True
+        highs.setSolution(solution)
     highs.run()
     status = highs.getModelStatus()
     status_text = highs.modelStatusToString(status)
@@ -893,6 +900,8 @@ class PMedian(_SitingModel):
             maximize=False, time_limit=time_limit, mip_gap=mip_gap,
             infeasible_message=(f"with p={self.p} new sites some unit reachable only by candidates stays unserved; "
                                 "raise p or add candidates near the units no existing agency reaches"),
+            start=self._greedy_start(n_cand, level_unit, level_min) if not self.min_new_by_group
+            and self.budget is None else None,
         )
         chosen = np.flatnonzero(outcome.values[:n_cand] > 0.5)
         best = np.minimum(cap, self.cost_matrix[chosen].min(axis=0)) if len(chosen) else cap
@@ -900,6 +909,19 @@ class PMedian(_SitingModel):
         self._finish(chosen, started, objective=objective, gap=outcome.mip_gap, status=outcome.status)
         self.mean_travel_min = objective / float(d.sum()) if d.sum() > 0 else float("nan")
         return self
+
+    def _greedy_start(self, n_cand: int, level_unit: np.ndarray, level_min: np.ndarray) -> np.ndarray:
+        """The greedy scale-up's sites as a full start vector (x, then each level's "not served yet" flag)."""
+        greedy = Greedy(self.cost_matrix, goal="median", p=self.p, demand=self.demand,
+                        existing_matrix=self.existing_matrix).solve()
+        chosen = list(greedy.selected)
+        if len(chosen) < self.p:  # the scale-up stopped early: fill up to p with any other candidates
+            rest = np.setdiff1d(np.arange(n_cand), chosen)[: self.p - len(chosen)]
+            chosen += rest.tolist()
+        x = np.zeros(n_cand)
+        x[chosen] = 1.0
+        best = self.cost_matrix[chosen].min(axis=0)
+        return np.concatenate([x, (best[level_unit] > level_min).astype(np.float64)])
 
     def _solve_capacitated(self, started: float, time_limit: float, mip_gap: float) -> "PMedian":
         n_cand = self.cost_matrix.shape[0]
