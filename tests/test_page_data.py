@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workspace.auth import LOCAL_PLANNER, RESIDENT, Actor, LoginThrottle, hash_password
+from workspace.auth import RESIDENT, LoginThrottle, hash_password
 from workspace.seed import open_demo_workspace
 from workspace.store import open_store
 

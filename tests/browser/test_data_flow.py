@@ -7,7 +7,6 @@ overrides the shared ``server_url`` fixture for that.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -18,7 +18,6 @@ import pandas as pd
 import streamlit as st
 
 from geo.errors import InputError, Report
-from geo.schema import STATUSES
 from ui.common import (
     MIME_TYPES, REGION_KEY, current_lang, download_buttons, friendly_errors, set_session_region, table_bytes, tr,
 )
@@ -119,13 +118,10 @@ def _contents_section(store) -> None:
 def _report_table(report: Report) -> pd.DataFrame:
     frame = report.to_frame()
     lang = current_lang()
-    frame["severity"] = [t(f"data.severity.{s}", lang=lang) if f"data.severity.{s}" in _SEVERITIES else s
-                         for s in frame["severity"]]
+    frame["severity"] = [label("data.severity", s, lang=lang) for s in frame["severity"]]
     frame["row"] = frame["row"].astype("Int64")
     return frame.rename(columns={c: tr(f"data.report.{c}") for c in frame.columns})
 
-
-_SEVERITIES = {"data.severity.error", "data.severity.warning"}
 
 
 def show_report(report: Report, *, filename: str, accepted: int | None, file_error: InputError | None = None,
