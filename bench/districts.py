@@ -30,7 +30,7 @@ TOWN_CENTRES = [(1.5218, 42.5063), (1.5347, 42.5097), (1.5800, 42.5340), (1.4914
 
 def make_hex_instance(*, resolution: int = 9, n_agencies: int = 100, seed: int = 0, capacity_factor: float = 1.3,
                       speed_kph: float = 30.0, detour: float = 1.35, boundary_path: Path = BOUNDARY,
-                      max_units: int | None = None):
+                      max_units: int | None = 2000):
     """An H3 grid over the demo boundary with synthetic demand, agencies and a straight-line travel matrix.
 
     Returns ``(units, agencies, matrix)`` following geo.schema; demand falls off with distance from the
@@ -113,31 +113,43 @@ def _report(name: str, model, extra: dict | None = None) -> dict:
 
 
 def main() -> dict:
+    from geo.errors import PlanningError
     from planning.adjacency import build_adjacency
     from planning.allocation import AllocationModel
     from planning.operating_districts import OperatingDistricts
 
     out: dict = {}
     demo = _load_demo()
+    out.update(demo_solve_s=None, demo_gap=None, extra_travel_vs_nearest=None, nearest_overload_demand=None,
+               max_min_load_ratio=None)
     if demo is not None:
         units, agencies, matrix = demo
         adjacency = build_adjacency(units)
-        model = AllocationModel(units, agencies, matrix, adjacency=adjacency, time_limit_s=60,
-                                mip_rel_gap=1e-4).solve()
-        demo_row = _report("demo", model)
-        districts = OperatingDistricts(units, k=4, adjacency=adjacency, tolerance=0.15, time_limit_s=30).solve()
-        print(f"demo operating districts: k=4, balance {districts.balance_ratio:.3f}, "
-              f"compactness (mean Polsby-Popper) {districts.compactness:.3f}, gap {districts.mip_gap:.2e}, "
-              f"{districts.solve_time:.2f} s")
-        out.update(demo_solve_s=demo_row["solve_s"], demo_gap=demo_row["gap"],
-                   extra_travel_vs_nearest=demo_row["extra_travel_vs_nearest"],
-                   nearest_overload_demand=demo_row["nearest_overload_demand"],
-                   max_min_load_ratio=demo_row["max_min_load_ratio"],
-                   demo_districts_balance=round(districts.balance_ratio, 4))
+        t0 = time.perf_counter()
+        try:
+            model = AllocationModel(units, agencies, matrix, adjacency=adjacency, time_limit_s=60,
+                                    mip_rel_gap=1e-3).solve()
+        except PlanningError as exc:
+            print(f"demo allocation failed after {time.perf_counter() - t0:.1f} s: {exc}")
+            out["demo_error"] = str(exc)
+            out["demo_solve_s"] = round(time.perf_counter() - t0, 2)
+        else:
+            demo_row = _report("demo", model)
+            out.update(demo_solve_s=demo_row["solve_s"], demo_gap=demo_row["gap"],
+                       extra_travel_vs_nearest=demo_row["extra_travel_vs_nearest"],
+                       nearest_overload_demand=demo_row["nearest_overload_demand"],
+                       max_min_load_ratio=demo_row["max_min_load_ratio"])
+        try:
+            districts = OperatingDistricts(units, k=4, adjacency=adjacency, tolerance=0.15, time_limit_s=30).solve()
+            print(f"demo operating districts: k=4, balance {districts.balance_ratio:.3f}, compactness (mean "
+                  f"Polsby-Popper) {districts.compactness:.3f}, gap {districts.mip_gap:.2e}, "
+                  f"{districts.solve_time:.2f} s")
+            out["demo_districts_balance"] = round(districts.balance_ratio, 4)
+        except PlanningError as exc:
+            print(f"demo operating districts failed: {exc}")
+            out["demo_districts_error"] = str(exc)
     else:
         print("demo region not available (geo.region.load_demo_region); demo figures are null")
-        out.update(demo_solve_s=None, demo_gap=None, extra_travel_vs_nearest=None, nearest_overload_demand=None,
-                   max_min_load_ratio=None)
 
     t0 = time.perf_counter()
     units, agencies, matrix = make_hex_instance()
@@ -145,14 +157,21 @@ def main() -> dict:
     build_s = time.perf_counter() - t0
     print(f"large instance generated in {build_s:.1f} s: {len(units)} hexagons, {len(agencies)} agencies, "
           f"{len(adjacency.islands)} islands")
-    model = AllocationModel(units, agencies, matrix, adjacency=adjacency, time_limit_s=60, mip_rel_gap=0.005).solve()
-    large = _report("large", model)
-    out.update(large_units=large["units"], large_agencies=large["agencies"], large_solve_s=large["solve_s"],
-               large_gap=large["gap"], large_extra_travel_vs_nearest=large["extra_travel_vs_nearest"],
-               large_nearest_overload_demand=large["nearest_overload_demand"],
-               large_max_min_load_ratio=large["max_min_load_ratio"])
-    if demo is None:
-        out["max_min_load_ratio"] = large["max_min_load_ratio"]
+    out.update(large_units=len(units), large_agencies=len(agencies), large_solve_s=None, large_gap=None)
+    t0 = time.perf_counter()
+    try:
+        model = AllocationModel(units, agencies, matrix, adjacency=adjacency, time_limit_s=60,
+                                mip_rel_gap=0.005).solve()
+    except PlanningError as exc:
+        print(f"large allocation failed after {time.perf_counter() - t0:.1f} s: {exc}")
+        out["large_error"] = str(exc)
+        out["large_solve_s"] = round(time.perf_counter() - t0, 2)
+    else:
+        large = _report("large", model)
+        out.update(large_solve_s=large["solve_s"], large_gap=large["gap"],
+                   large_extra_travel_vs_nearest=large["extra_travel_vs_nearest"],
+                   large_nearest_overload_demand=large["nearest_overload_demand"],
+                   large_max_min_load_ratio=large["max_min_load_ratio"])
     return out
 
 

@@ -965,6 +965,71 @@ class AllocationModel:
             return None
         return (np.array(rows), np.array(cols), np.array(vals), np.full(len(upper), -np.inf), np.array(upper))
 
+    def _greedy_owner(self, model: dict, cand: np.ndarray, fixed: np.ndarray, exempt: np.ndarray,
+                      initial: np.ndarray | None = None) -> np.ndarray | None:
+        """A contiguous, capacity-feasible assignment grown from the roots, nearest pair first, or None.
+
+        Zones grow one bordering unit at a time (a heap of (minutes, agency, unit) over each zone's border),
+        so every zone stays connected; islands go to the nearest agency with room at the end."""
+        import heapq
+
+        n_u = len(self.unit_ids)
+        adj = self.adjacency.matrix
+        d = self.demand
+        owner = np.full(n_u, -1, dtype=np.int64)
+        room = np.where(self.eligible, self.capacity, 0.0).astype(float)
+        locked = fixed >= 0
+        owner[locked] = fixed[locked]
+        np.subtract.at(room, fixed[locked], d[locked])
+        heap: list = []
+
+        def push_border(a: int, u: int) -> None:
+            for v in adj.indices[adj.indptr[u]:adj.indptr[u + 1]]:
+                if owner[v] < 0 and cand[a, v] and not exempt[v]:
+                    # Fuller agencies grow more slowly, so one zone does not wall in a neighbour's units.
+                    used = 1.0 - room[a] / max(self.capacity[a], 1e-9)
+                    heapq.heappush(heap, (float(self.minutes[a, v]) * (1.0 + 3.0 * used), a, int(v)))
+
+        for a, r in model["fixed_root"].items():
+            if owner[r] < 0 and cand[a, r] and d[r] <= room[a] + 1e-9:
+                owner[r] = a
+                room[a] -= d[r]
+        if initial is not None:
+            # Keep an earlier plan's zones where they are joined to their roots, and grow from there.
+            keep = self._rooted((initial[model["pu"]] == model["pa"]), model)
+            for p in np.flatnonzero(keep):
+                a, u = int(model["pa"][p]), int(model["pu"][p])
+                if owner[u] < 0 and d[u] <= room[a] + 1e-9:
+                    owner[u] = a
+                    room[a] -= d[u]
+        for u in np.flatnonzero(owner >= 0):
+            push_border(int(owner[u]), int(u))
+        while heap:
+            _, a, u = heapq.heappop(heap)
+            if owner[u] >= 0 or d[u] > room[a] + 1e-9:
+                continue
+            owner[u] = a
+            room[a] -= d[u]
+            push_border(a, u)
+        for u in np.flatnonzero((owner < 0) & exempt & cand.any(axis=0)):
+            ok = cand[:, u] & (room >= d[u] - 1e-9)
+            if ok.any():
+                a = int(np.argmin(np.where(ok, self.minutes[:, u], np.inf)))
+                owner[u] = a
+                room[a] -= d[u]
+        need = cand.any(axis=0)
+        return owner if (owner[need] >= 0).all() else None
+
+    def _evaluate(self, model: dict, x: np.ndarray, deadline: float) -> MipResult | None:
+        """Objective and full solution of a fixed assignment (continuous columns settled by an LP), or None."""
+        lower, upper = model["lower"].copy(), model["upper"].copy()
+        lower[:model["n_pairs"]] = x
+        upper[:model["n_pairs"]] = x
+        res = HighsMip(model["cost"], lower, upper, np.zeros_like(model["integer"]), model["matrix"],
+                       model["row_lower"], model["row_upper"], mip_rel_gap=self.mip_rel_gap,
+                       threads=self.threads).solve(time_limit_s=max(min(deadline - time.perf_counter(), 10.0), 0.1))
+        return res if res.feasible else None
+
     def _rooted(self, keep: np.ndarray, model: dict) -> np.ndarray:
         """Only the kept pairs joined to their agency's root through kept units (a fixed cut-off piece would
         make the fix-and-solve model infeasible)."""
@@ -1062,10 +1127,22 @@ class AllocationModel:
             out["result"] = MipResult(lp.status, None, float("nan"), float("nan"), float("inf"), lp.solve_s, False)
             return out
         added: list = []
-        best = self._fix_and_solve(flow_model, added, lp.values[:n_p] > 1 - 1e-6, deadline)
         bound = -np.inf
         status = "Time limit reached"
+        # Seed: zones grown greedily from the roots (contiguous, within capacity); when that fails, a
+        # fix-and-solve around the LP relaxation's integral part.
+        best = None
+        owner = self._greedy_owner(model, cand, fixed, exempt)
+        if owner is not None:
+            best = self._evaluate(model if model["mode"] != "flow" else flow_model, (owner[pu] == pa).astype(float),
+                                  deadline)
+        if best is None:
+            best = self._fix_and_solve(flow_model, added, lp.values[:n_p] > 1 - 1e-6, deadline)
         while time.perf_counter() < deadline:
+            if best is not None and best.objective - max(bound, lp.objective) <= self.mip_rel_gap * abs(best.objective):
+                status = "Optimal"
+                bound = max(bound, lp.objective)
+                break
             start = None if best is None else best.values[:n_p]
             result = mip.solve(time_limit_s=deadline - time.perf_counter(), start=start,
                                start_columns=None if start is None else np.arange(n_p))
@@ -1081,23 +1158,20 @@ class AllocationModel:
             if cuts is None:
                 if best is None or result.objective <= best.objective:
                     best = result
-                status = "Optimal" if result.status == "Optimal" else result.status
+                status = result.status
                 break
             added.append(cuts)
             mip.add_rows(*cuts)
             out["cut_rounds"] += 1
             out["cuts"] += len(cuts[3])
-            # A contiguous plan near this round's: free the cut-off pieces and two rings around them.
-            touched = np.zeros(len(self.unit_ids), dtype=bool)
-            touched[pu[np.unique(cuts[1])]] = True
-            for _ in range(2):
-                touched |= (self.adjacency.matrix @ touched.astype(np.int64)) > 0
-            seed = self._fix_and_solve(flow_model, added, (result.values[:n_p] > 0.5) & ~touched[pu], deadline)
+            # A contiguous plan near this round's: keep its rooted zones and grow them over the rest.
+            chosen = result.values[:n_p] > 0.5
+            prev = np.full(len(self.unit_ids), -1, dtype=np.int64)
+            prev[pu[chosen]] = pa[chosen]
+            owner = self._greedy_owner(model, cand, fixed, exempt, initial=prev)
+            seed = None if owner is None else self._evaluate(model, (owner[pu] == pa).astype(float), deadline)
             if seed is not None and (best is None or seed.objective < best.objective):
                 best = seed
-            if best is not None and best.objective - bound <= self.mip_rel_gap * abs(best.objective):
-                status = "Optimal"
-                break
         elapsed = time.perf_counter() - started
         if best is None:
             out["result"] = MipResult(status, None, float("nan"), bound, float("inf"), elapsed, False)
