@@ -18,6 +18,7 @@ from ui.workspace_session import workspace_sidebar
 PAGES: list[tuple[str, str, str]] = [
     ("ui/pages/agency_map.py", "nav.agency_map", ":material/map:"),
     ("ui/pages/coverage.py", "nav.coverage", ":material/radar:"),
+    ("ui/pages/siting.py", "nav.siting", ":material/add_location_alt:"),
     ("ui/pages/allocation.py", "nav.allocation", ":material/hexagon:"),
     ("ui/pages/data.py", "nav.data", ":material/database:"),
 ]
