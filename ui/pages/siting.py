@@ -51,7 +51,6 @@ QUESTIONS = ("next", "fewest", "what_if")
 NEXT_MODELS = ("mclp", "pmedian")
 SOURCES = ("health", "underserved", "click", "upload", "grid")
 DEFAULT_SOURCES = ["health", "grid"]
-THRESHOLD_CHOICES = (5, 10, 15, 20, 30, 45, 60)
 #: The demo region already has 99% of demand within 15 minutes; at 10 minutes the next sites visibly matter.
 DEFAULT_THRESHOLD = 10
 DEFAULT_P = 3
@@ -149,9 +148,9 @@ def _question_controls() -> dict:
     opts["question"] = lang_widget(st.radio, tr("siting.question"), QUESTIONS, key=P + "question", default="next",
                                    format_func=lambda q: tr(f"siting.question.{q}"))
     c1, c2, c3 = st.columns(3)
-    _keep_valid(P + "threshold", THRESHOLD_CHOICES, DEFAULT_THRESHOLD)
-    opts["threshold"] = float(c1.selectbox(tr("siting.threshold"), THRESHOLD_CHOICES, key=P + "threshold",
-                                           format_func=lambda m: tr("siting.minutes", m=m)))
+    st.session_state.setdefault(P + "threshold", DEFAULT_THRESHOLD)
+    opts["threshold"] = float(c1.number_input(tr("siting.threshold"), min_value=1, max_value=240, step=5,
+                                              key=P + "threshold", help=tr("siting.threshold_help")))
     if opts["question"] == "next":
         with c2:
             opts["model"] = lang_widget(st.radio, tr("siting.model"), NEXT_MODELS, key=P + "model", default="mclp",
@@ -309,11 +308,17 @@ def build_candidates(region, opts: dict, *, existing_best: pd.Series, threshold:
     excluded = []
     active = region.agencies[region.agencies["status"].isin(ACTIVE_STATUSES)]
     if len(active) and opts["exclude_m"] > 0:
-        pool, near = cand.exclude_near_agencies(pool, active, min_distance_m=opts["exclude_m"])
+        try:
+            pool, near = cand.exclude_near_agencies(pool, active, min_distance_m=opts["exclude_m"])
+        except PlanningError as exc:
+            raise PlanningError(tr("siting.err.none_left", n=len(pool), d=f"{opts['exclude_m']:g}")) from exc
         if len(near):
             excluded.append(near.assign(reason=[tr("siting.reason.near", d=f"{d:.0f}", agency=a)
                                                 for d, a in zip(near["distance_m"], near["nearest_agency_id"])]))
-    pool, off, matrix = cand.exclude_off_network(pool, matrix)
+    try:
+        pool, off, matrix = cand.exclude_off_network(pool, matrix)
+    except PlanningError as exc:
+        raise PlanningError(tr("siting.err.all_off_network", n=len(pool))) from exc
     if len(off):
         excluded.append(off.assign(reason=tr("siting.reason.off_network")))
         user_off = off[off["source"].isin(["click", "upload"])]
@@ -378,6 +383,25 @@ def best_single_candidate(matrix: TravelMatrix, existing_best: np.ndarray, deman
     saved = np.where(np.isfinite(better), better, 0.0) @ demand
     order = np.lexsort((-saved, -gain))
     return str(matrix.agency_ids[order[0]])
+
+
+def check_request(opts: dict, pool: gpd.GeoDataFrame, matrix: TravelMatrix, existing_best: np.ndarray,
+                  unit_names: np.ndarray) -> None:
+    """Refuse, before any solver runs, the requests that cannot be met, saying which setting to change."""
+    threshold = opts["threshold"]
+    if opts["question"] == "next" and opts["p"] > len(pool):
+        raise PlanningError(tr("siting.err.p_too_large", p=opts["p"], n=len(pool)))
+    nearest = float(np.min(matrix.minutes)) if matrix.minutes.size else float("inf")
+    if opts["question"] != "fewest" and opts.get("model") != "pmedian" and nearest > threshold:
+        raise PlanningError(tr("siting.err.t_too_small", m=f"{threshold:g}", nearest=f"{nearest:.1f}"))
+    if opts["question"] == "fewest" and opts.get("share", 1.0) >= 1 and not opts["capacitated"]:
+        best = np.minimum(existing_best, matrix.minutes.min(axis=0))
+        beyond = np.flatnonzero(~(best <= threshold))
+        if len(beyond):
+            reachable = best[np.isfinite(best)]
+            listed = "、".join(f"{unit_names[i]}（{_fmt_minutes(best[i])}）" for i in beyond[:6])
+            raise PlanningError(tr("siting.err.unreachable", n=len(beyond), m=f"{threshold:g}", units=listed,
+                                   need=f"{np.ceil(reachable.max()):.0f}" if len(reachable) else "—"))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -816,6 +840,19 @@ def _results(model, greedy, opts) -> None:
         st.caption(tr("siting.greedy_na"))
 
 
+def _change_metrics(comparison, threshold: float) -> None:
+    """Headline change of a scenario without a solve (a what-if site or a saved scenario)."""
+    row = comparison.coverage[comparison.coverage["threshold_min"] == threshold].iloc[0]
+    travel = comparison.travel
+    cols = st.columns(3)
+    cols[0].metric(tr("siting.covered_share", m=f"{threshold:g}"), f"{100 * row['covered_share_b']:.1f}%",
+                   tr("siting.delta_points", d=f"{100 * row['covered_share_change']:+.1f}"), border=True)
+    cols[1].metric(tr("siting.measure.mean_travel_min"), _fmt_minutes(float(travel.loc["mean_travel_min", "b"])),
+                   f"{float(travel.loc['mean_travel_min', 'change']):+.1f}", delta_color="inverse", border=True)
+    cols[2].metric(tr("siting.col.uncovered_b"), f"{row['uncovered_demand_b']:.2f}",
+                   f"{row['uncovered_demand_b'] - row['uncovered_demand_a']:+.2f}", delta_color="inverse", border=True)
+
+
 @friendly_errors()
 def render() -> None:
     region = get_region()
@@ -868,6 +905,8 @@ def render() -> None:
 
     loaded = st.session_state.get(P + "loaded")
     model = greedy = None
+    if not loaded:
+        check_request(opts, pool, cmatrix, existing_best, units["name"].astype(str).to_numpy())
     if loaded:
         shown = Scenario.from_dict(loaded)
         st.info(tr("siting.viewing_saved", name=shown.name))
@@ -917,6 +956,8 @@ def render() -> None:
                     m=f"{show_threshold:g}", newly=len(became), name=shown.name))
     if model is not None:
         _results(model, greedy, opts)
+    else:
+        _change_metrics(comparison, show_threshold)
     if not len(shown.new_sites):
         st.success(tr("siting.none_needed", m=f"{show_threshold:g}"))
 
