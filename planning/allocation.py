@@ -12,10 +12,14 @@ The model is an exact mixed-integer programme solved by HiGHS:
 * Capacity (certified caregivers × clients per caregiver where no capacity is given), an optional
   load-balance band around each agency's share of capacity, an optional travel cap, locks and forbidden
   pairs.
-* Contiguity through single-commodity flows: each agency's own unit (the unit containing its door, or the
-  nearest unit) is the source; every other unit of its zone consumes one unit of flow that can only travel
-  through units of the same zone. When several agencies share an own unit, each of them picks its root
-  inside its zone (one binary per candidate), so the contested unit goes to whoever the objective prefers.
+* Contiguity: each agency's zone grows from its root, its own unit (the unit containing its door, or the
+  nearest unit). When several agencies share an own unit, merit decides: the higher quality score keeps it
+  and the others are rooted at their nearest free unit. A root is optional (an agency may end with no
+  units) but nothing else can be held without it. Small models use single-commodity flows (every unit of a
+  zone consumes one unit of flow that travels only through the zone); large ones (more than
+  ``flow_max_pairs`` candidate pairs) use connectivity cuts added round by round, each round seeded with a
+  contiguous plan (zones grown greedily from the roots, or a fix-and-solve on the flow model) whose
+  objective against the round's bound gives the reported gap.
 
 **Candidate pruning.** A pair ``(a, u)`` exists only when ``u`` is reachable within the travel cap, not
 forbidden, among the ``candidates_k`` nearest agencies of ``u`` (plus locks, preferences, roots and the
