@@ -98,13 +98,12 @@ def test_broken_agencies_file_shows_the_validation_report(page, server_url, work
     assert "可导入 1 行，错误 4 条" in summary.first.inner_text()
     report = page.locator('[data-testid="stTable"]').filter(has_text="原因").first
     report.wait_for(timeout=TIMEOUT_MS)
-    rows = report.locator("tbody tr")
-    assert rows.count() == 4
+    expect(report.locator("tbody tr")).to_have_count(4, timeout=TIMEOUT_MS)
     text = report.inner_text()
     for reason in ("certified_caregivers 'many' is not a number", "capacity is negative (-5)",
                    "clients_served '3.5' is not a whole number", "quality_score 120 is above 100"):
         assert reason in text
-    assert page.get_by_role("button", name="合并导入 1 家机构").is_visible()
+    expect(page.get_by_role("button", name="合并导入 1 家机构")).to_be_visible(timeout=TIMEOUT_MS)
     report.scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "data_flow_report.png"))
