@@ -1019,6 +1019,8 @@ STRINGS.update({
     "siting.report.sites": {"zh": "新址清单", "en": "New sites"},
     "siting.report.newly": {"zh": "新增 {m} 分钟内覆盖的村/社区", "en": "Villages newly within {m} minutes"},
     "siting.delta_points": {"zh": "{d} 个百分点", "en": "{d} points"},
+    "siting.already_promoted": {"zh": "其中 {n} 个新址已在名录中（此前已写入），不能重复写入。",
+                                "en": "{n} of these sites are already in the registry (promoted before) and cannot be added again."},
     "siting.err.p_too_large": {"zh": "要新增 {p} 家，但只有 {n} 个候选点：请调低 p，或增加候选点来源、缩小网格、降低最小距离。",
                                "en": "{p} new agencies asked for but only {n} candidates exist: lower p, or add sources, use smaller grid cells or a shorter minimum distance."},
     "siting.err.t_too_small": {"zh": "服务标准 {m} 分钟太小：任何候选点到任何村都超过 {m} 分钟（最近的一对需 {nearest} 分钟）。请提高 T。",

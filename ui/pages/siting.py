@@ -738,10 +738,14 @@ def _scenario_section(store, shown: Scenario, region, existing_matrix, demand) -
         lang = current_lang()
         care_type = lang_widget(st.selectbox, tr("siting.care_type"), CARE_TYPES, key=P + "care_type",
                                 default="home", format_func=lambda c: label("care_type", c, lang=lang))
+        in_registry = set(region.agencies["agency_id"].astype(str))
+        already = [a for a in shown.new_sites["agency_id"].astype(str) if a in in_registry]
+        if already:
+            st.caption(tr("siting.already_promoted", n=len(already)))
         if not planner:
             planner_notice()
         elif st.button(tr("siting.promote"), key=P + "promote", icon=":material/add_location_alt:", width="stretch",
-                       type="primary", disabled=not len(shown.new_sites)):
+                       type="primary", disabled=not len(shown.new_sites) or bool(already)):
             with friendly_errors():
                 n = promote(store, shown, care_type=care_type,
                             default_capacity=float(st.session_state.get(P + "capacity", DEFAULT_CAPACITY)))
