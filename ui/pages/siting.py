@@ -839,7 +839,7 @@ def _results(model, greedy, opts) -> None:
         tr("siting.time"): [f"{r['time']:.4f} s" for r in rows],
     })
     st.markdown("**" + tr("siting.vs_greedy") + "**")
-    st.table(table, hide_index=True, border="horizontal")
+    st.table(table.style.format({objective_label: "{:,.2f}"}), hide_index=True, border="horizontal")
     if greedy is None:
         st.caption(tr("siting.greedy_na"))
 
