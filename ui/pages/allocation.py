@@ -570,9 +570,11 @@ def zone_map(region, units_frame: pd.DataFrame, agencies_table: pd.DataFrame, co
             info = rows.loc[aid]
             zone = int(info["units"]) > 0
             colour = colors.get(aid, "#999999") if zone else NO_ZONE_FILL
+            text = tr("alloc.map.popup", units=int(info["units"]), demand=float(info["demand"]),
+                      capacity=float(info["capacity"]), status=label("status", str(info["status"]), lang=current_lang()))
+            # The popup travels inside a JS template literal: a backtick or "${" must not end or inject it.
             popup = (f'<div style="font-size:12px;min-width:200px"><b>{html.escape(str(row.name))}</b><br>'
-                     f'{html.escape(tr("alloc.map.popup", units=int(info["units"]), demand=float(info["demand"]), capacity=float(info["capacity"]), status=label("status", str(info["status"]), lang=current_lang())))}'
-                     f"</div>").replace("`", "&#96;").replace("${", "&#36;{")
+                     f"{html.escape(text)}</div>").replace("`", "&#96;").replace("${", "&#36;{")
             folium.CircleMarker(
                 location=[row.geometry.y, row.geometry.x], radius=9 if bool(info.get("leading", False)) else 7,
                 color="#111111", weight=2.5 if zone else 1.5, fill=True, fill_color=colour, fill_opacity=1.0,
@@ -585,8 +587,8 @@ def zone_map(region, units_frame: pd.DataFrame, agencies_table: pd.DataFrame, co
     labels = labels or {}
     items = [f'<div class="ttl">{html.escape(title or tr("alloc.map.legend"))}</div>']
     for z in sorted(used, key=lambda z: list(colors).index(z) if z in colors else 0):
-        items.append(f'<div data-zone="{html.escape(z)}">{_swatch(f"background:{colors.get(z, "#999")}")}'
-                     f"{html.escape(labels.get(z, z))}</div>")
+        swatch = _swatch("background:" + colors.get(z, "#999999"))
+        items.append(f'<div data-zone="{html.escape(z)}">{swatch}{html.escape(labels.get(z, z))}</div>')
     if (~has).any():
         items.append(f'<div data-zone="unassigned">{_swatch("background:repeating-linear-gradient(45deg,#777 0 2px,#e6e6e6 2px 5px);border:1px dashed #555")}'
                      f"{html.escape(tr('alloc.map.unassigned', n=int((~has).sum())))}</div>")
@@ -666,14 +668,19 @@ def changes_display(changes: pd.DataFrame, names_u: dict, names_a: dict) -> pd.D
 # Downloads
 # ----------------------------------------------------------------------------------------------------------------
 def zones_gpkg(region, units_frame: pd.DataFrame, agencies: gpd.GeoDataFrame, agencies_table: pd.DataFrame) -> bytes:
-    """A GeoPackage with two layers: ``units`` (agency_id, travel_min, backup…) and ``agencies`` (with load)."""
+    """A GeoPackage with two layers: ``units`` (agency_id, travel_min, backup…) and ``agencies`` (the registry
+    plus zone_units, zone_demand, plan_capacity, load_ratio and travel times of the plan)."""
     units = region.units.assign(unit_id=region.units["unit_id"].astype(str))[["unit_id", "geometry"]]
     zones = gpd.GeoDataFrame(units.merge(units_frame, on="unit_id", how="left", validate="1:1"),
                              geometry="geometry", crs=region.units.crs)
     ag = agencies.assign(agency_id=agencies["agency_id"].astype(str))
     keep = [c for c in ("units", "population", "demand", "capacity", "load_ratio", "mean_travel_min",
                         "max_travel_min") if c in agencies_table]
-    ag = ag.merge(agencies_table[["agency_id"] + keep], on="agency_id", how="left")
+    # The registry has its own capacity column: the plan's figures get names of their own.
+    plan_cols = agencies_table[["agency_id"] + keep].rename(columns={
+        "units": "zone_units", "population": "zone_population", "demand": "zone_demand",
+        "capacity": "plan_capacity"})
+    ag = ag.merge(plan_cols, on="agency_id", how="left", validate="1:1")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "zones.gpkg"
         zones.to_file(path, layer="units", driver="GPKG", engine="pyogrio")
@@ -758,6 +765,11 @@ def _headline(plan: Plan, entry: dict) -> None:
         st.caption(tr("alloc.event", event=event))
 
 
+def _registry_names(region) -> dict[str, str]:
+    """Agency id → name over the whole registry (a dropped agency is gone from the tables, not from the log)."""
+    return dict(zip(region.agencies["agency_id"].astype(str), region.agencies["name"].astype(str)))
+
+
 def _known_status_keys() -> set[str]:
     from ui.strings import STRINGS
 
@@ -766,7 +778,7 @@ def _known_status_keys() -> set[str]:
 
 def _results_tab(region, plan: Plan, frame: PlanFrame, units_frame, agencies_table, colors, comparison, agencies,
                  history_plans: list[Plan]) -> None:
-    names = dict(zip(agencies_table["agency_id"], agencies_table["name"]))
+    names = _registry_names(region)
     unit_names = dict(zip(units_frame["unit_id"], units_frame["name"]))
     tips = []
     for row in units_frame.itertuples():
@@ -825,7 +837,7 @@ def _results_tab(region, plan: Plan, frame: PlanFrame, units_frame, agencies_tab
 
 def _operations_tab(region, matrix, adjacency, entry: dict, plan: Plan, params: dict, agencies_table) -> None:
     st.caption(tr("alloc.ops.intro"))
-    names = dict(zip(agencies_table["agency_id"], agencies_table["name"]))
+    names = _registry_names(region)
     holding = [a for a, n in zip(agencies_table["agency_id"], agencies_table["units"]) if n > 0]
     st.session_state.setdefault(P + "op", "substitute")
     op = st.radio(tr("alloc.ops.kind"), OPERATIONS, key=P + "op", horizontal=True,
@@ -943,6 +955,9 @@ def _save_tab(region, plan: Plan, units_frame: pd.DataFrame, history_plans: list
                               session_version=plan.version)
             version = store.save_plan(plan_id, assignments_for_store(plan, units_frame), parameters=parameters,
                                       summary=plan.summary, changes=changes, actor=current_actor())
+            # Show the version just saved in the history below.
+            st.session_state[P + "history_plan"] = plan_id
+            st.session_state[P + "history_version"] = int(version.version)
             st.session_state[P + "save_flash"] = tr("alloc.save.done", plan=plan_id, version=version.version,
                                                     n=len(changes))
             st.rerun()
@@ -979,7 +994,7 @@ def _save_tab(region, plan: Plan, units_frame: pd.DataFrame, history_plans: list
     numbers = [int(v) for v in versions["version"]][::-1]
     version = st.selectbox(tr("alloc.history.show_version"), numbers, key=P + "history_version")
     loaded = store.load_plan(chosen, int(version))
-    names = dict(zip(region.agencies["agency_id"].astype(str), region.agencies["name"].astype(str)))
+    names = _registry_names(region)
     unit_names = dict(zip(region.units["unit_id"].astype(str), region.units["name"].astype(str)))
     if len(loaded.changes):
         st.markdown(tr("alloc.history.changes", n=len(loaded.changes), version=version))
@@ -993,7 +1008,7 @@ def _districts_tab(region, adjacency, rid: str) -> None:
     c1, c2, c3 = st.columns(3)
     st.session_state.setdefault(P + "od_k", 4)
     st.session_state.setdefault(P + "od_tolerance", 10)
-    st.session_state.setdefault(P + "od_time", 15)
+    st.session_state.setdefault(P + "od_time", 20)
     k = int(c1.number_input(tr("alloc.od.k"), min_value=1, max_value=max(1, len(region.units)), step=1,
                             key=P + "od_k"))
     tolerance = c2.slider(tr("alloc.od.tolerance"), 1, 50, step=1, key=P + "od_tolerance") / 100
@@ -1126,4 +1141,6 @@ def render() -> None:
             _districts_tab(region, adjacency, rid)
 
 
-render()
+# Streamlit runs a page as ``__main__``; importing the module (tests of its helpers) draws nothing.
+if __name__ == "__main__":
+    render()
