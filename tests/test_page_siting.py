@@ -297,3 +297,30 @@ def test_english_labels(workspace_path):
     assert at.title[0].value == "Siting: where new agencies should go"
     assert at.subheader[0].value.startswith("3 proposed sites:")
     assert _frame_with(at, "Threshold", "Coverage now", "Coverage proposed") is not None
+
+
+def test_widget_changes_reuse_the_candidate_matrix_and_a_click_adds_only_its_own_row(workspace_path, monkeypatch):
+    calls: list[int] = []
+    original = cand.candidate_travel_matrix
+
+    def counting(network, candidates, units, **kw):
+        calls.append(len(candidates))
+        return original(network, candidates, units, **kw)
+
+    monkeypatch.setattr(cand, "candidate_travel_matrix", counting)
+    at = _page()
+    assert not at.exception and not at.error
+    calls.clear()
+    _by_key(at.number_input, "siting.p").set_value(4)
+    _by_key(at.number_input, "siting.threshold").set_value(15)
+    _by_key(at.number_input, "siting.exclude_m").set_value(800)
+    at.run()
+    assert not at.exception and not at.error
+    assert calls == []  # threshold, p and the exclusion distance never rerun shortest paths
+    assert at.subheader[0].value.startswith("建议的 4 个新址：15 分钟内")
+
+    at.session_state["siting.clicks"] = [(1.5412, 42.5461)]  # a point no other test uses: not cached yet
+    _by_key(at.multiselect, "siting.sources@zh").set_value(["health", "grid", "click"])
+    at.run()
+    assert not at.exception and not at.error
+    assert calls == [1]  # the click's own row only
