@@ -792,6 +792,14 @@ STRINGS.update({
     "alloc.od.col.area": {"zh": "面积（km²）", "en": "Area (km²)"},
     "alloc.od.col.pp": {"zh": "紧凑度", "en": "Compactness"},
     "alloc.od.islands": {"zh": "孤岛单元（按例外规则并入最近片区）：{units}", "en": "Island units (joined to the nearest district by the exception rule): {units}"},
+    # reasons written into the change log when the user gives none
+    "alloc.why.initial": {"zh": "初始方案", "en": "initial plan"},
+    "alloc.why.resolve": {"zh": "按新参数重新求解", "en": "re-solved with new parameters"},
+    "alloc.why.substitute": {"zh": "{agency} 退出服务，补位", "en": "{agency} dropped out: shortfall substitution"},
+    "alloc.why.capacity": {"zh": "{agency} 容量降至 {capacity:g}，补位", "en": "{agency} capacity fell to {capacity:g}: shortfall substitution"},
+    "alloc.why.reduce": {"zh": "缩减服务范围（处罚）", "en": "service-area reduction (penalty)"},
+    "alloc.why.suspend": {"zh": "暂停：保留现有村，不接新村", "en": "suspended: keeps its units, takes no new ones"},
+    "alloc.why.replan": {"zh": "重新规划", "en": "re-plan"},
 })
 
 # --- siting page (ui/pages/siting.py) -------------------------------------------------------------------------------

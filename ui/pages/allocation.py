@@ -880,7 +880,7 @@ def _operations_tab(region, matrix, adjacency, entry: dict, plan: Plan, params: 
             st.session_state.setdefault(P + "red_share", 20)
             kwargs["demand_share"] = st.slider(tr("alloc.ops.red_share"), 5, 95, step=5, key=P + "red_share") / 100
     st.text_input(tr("alloc.ops.why"), key=P + "op_why", placeholder=tr("alloc.ops.why_placeholder"))
-    why = (st.session_state.get(P + "op_why") or "").strip() or None
+    why = (st.session_state.get(P + "op_why") or "").strip() or default_reason(op, agency_id, names, **kwargs)
     if st.button(tr("alloc.ops.run"), key=P + "op_run", type="primary", icon=":material/swap_horiz:"):
         with friendly_errors():
             with st.spinner(tr("alloc.ops.running")):
@@ -903,6 +903,14 @@ def _operations_tab(region, matrix, adjacency, entry: dict, plan: Plan, params: 
         if st.button(tr("alloc.ops.reset"), key=P + "op_reset", icon=":material/undo:"):
             del _history()[1:]
             st.rerun()
+
+
+def default_reason(op: str, agency_id: str | None, names: dict, **kwargs) -> str:
+    """The change log's reason when the user gives none, in the session's language."""
+    who = f"{names.get(agency_id, agency_id)} ({agency_id})" if agency_id else ""
+    if op == "substitute" and kwargs.get("new_capacity") is not None:
+        return tr("alloc.why.capacity", agency=who, capacity=float(kwargs["new_capacity"]))
+    return tr(f"alloc.why.{op}", agency=who)
 
 
 def run_operation(op: str, plan: Plan, region, matrix, adjacency, params: dict, overrides: dict, *,
@@ -1077,8 +1085,8 @@ def _solve(region, matrix, adjacency, rid: str, params: dict):
         previous = _entry_plan(entry) if entry is not None and st.session_state.get(P + "solved_rid") == rid else None
         if previous is None:
             st.session_state[P + "history"] = []
-        plan = model.to_plan(previous=previous, why="initial plan" if previous is None else
-                             "re-solved with new parameters")
+        plan = model.to_plan(previous=previous, why=tr("alloc.why.initial") if previous is None else
+                             tr("alloc.why.resolve"))
         _push(plan, {}, source="solve", params=params)
         st.session_state[P + "solved_key"] = (rid, key)
         st.session_state[P + "solved_rid"] = rid
