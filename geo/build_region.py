@@ -64,6 +64,11 @@ MOUNTAIN_MINUTES_COUNTY = 15.0
 MOUNTAIN_MINUTES_SEAT = 10.0
 MOUNTAIN_ELE_M = 1600.0
 
+#: The country's one general hospital (Hospital de Nostra Senyora de Meritxell, OSM way 194554955) plays the county
+#: hospital (县医院): its illustrative staffing is fixed at this many certified caregivers rather than drawn.
+COUNTY_HOSPITAL = ("way", 194554955)
+COUNTY_HOSPITAL_CAREGIVERS = 45
+
 #: Health facilities that are not LTCI care providers, left out with the reason.
 EXCLUDED_FACILITIES = {
     11066577115: "ophthalmology clinic (IMO), no long-term care",
@@ -282,6 +287,8 @@ def build_agencies(raw: Path, townships: gpd.GeoDataFrame, units: gpd.GeoDataFra
         else:
             lo, hi = {"hospital": (10, 20), "institution": (8, 18), "home": (6, 14)}[r["care_type"]]
         caregivers = int(rng.integers(lo, hi + 1))
+        if (str(r["osm_type"]), int(r["osm_id"])) == COUNTY_HOSPITAL:
+            caregivers = COUNTY_HOSPITAL_CAREGIVERS
         capacity = int(round(caregivers * settings.clients_per_caregiver))
         street = r.get("addr:street") if isinstance(r.get("addr:street"), str) else None
         city = r.get("addr:city") if isinstance(r.get("addr:city"), str) else r["township"]

@@ -68,5 +68,6 @@ coverage_thresholds_min: tuple[float, ...] = (15.0, 30.0, 45.0, 60.0)
 #: Grid requests larger than this many cells are refused.
 max_grid_cells: int = 1_000_000
 
-#: Graphs with at least this many nodes use contraction hierarchies for many-to-many matrices.
-cch_min_nodes: int = 20_000
+#: Graphs with at least this many nodes use contraction hierarchies for many-to-many matrices (the build takes
+#: 0.1 s on the demo network and is cached on disk; below this size scipy is as fast).
+cch_min_nodes: int = 2_000
