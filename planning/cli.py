@@ -76,7 +76,7 @@ def run_site(args, region) -> dict:
 
     active = region.agencies[region.agencies["status"].isin(ACTIVE_STATUSES)]
     if args.candidates:
-        pool, report = cand.read_candidates(args.candidates, region=region.boundary)
+        pool = cand.read_candidates(args.candidates, region=region.boundary)
     else:
         pool = cand.candidates_from_grid(region.boundary, cell_size_m=args.cell_size)
     if len(active):
@@ -95,7 +95,7 @@ def run_site(args, region) -> dict:
     if args.model == "pmedian":
         options.pop("threshold_min")
     if args.model == "greedy":
-        options["objective"] = "mclp"
+        options["goal"] = "coverage"
     model = kind.from_travel_matrix(cmatrix, existing=existing, demand=demand, **options)
     model.solve(time_limit=args.time_limit)
     summary = model.summary() if callable(model.summary) else model.summary

@@ -139,6 +139,11 @@ def _cached_region(source_key: str):
     return REGION_SOURCES[source_key].load()
 
 
+def clear_region_cache() -> None:
+    """Forget every loaded region, e.g. after the workspace's agency registry changed."""
+    _cached_region.clear()
+
+
 def region_selector() -> str:
     """The sidebar's region source selector; returns the chosen source key."""
     options = list(dict.fromkeys(list(REGION_SOURCES) + session_region_keys()))

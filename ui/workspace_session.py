@@ -123,7 +123,7 @@ def sync_region_cache() -> None:
         changed = _seen.get("demo") != state
         _seen["demo"] = state
     if changed:
-        common._cached_region.clear()
+        common.clear_region_cache()
 
 
 def invalidate_region() -> None:
@@ -132,7 +132,7 @@ def invalidate_region() -> None:
 
     with _seen_lock:
         _seen.pop("demo", None)
-    common._cached_region.clear()
+    common.clear_region_cache()
 
 
 def _install_region_source() -> None:
