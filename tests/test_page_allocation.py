@@ -98,7 +98,7 @@ def test_page_opens_through_the_router_with_a_solved_plan(region, workspace_path
     assert not at.exception, at.exception
     assert not _errors(at), _errors(at)
     assert at.title[0].value == "分片包干：每个村/社区由一家机构负责"
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {m.label: m.value for m in at.tabs[0].metric}  # the districts tab has a gap of its own
     assert metrics["求解状态"] in ("最优", "达到时限（可行）")
     assert metrics["已分配村/社区"] == f"{len(region.units)} / {len(region.units)}"
     gap = float(metrics["最优性差距"].rstrip("%"))
@@ -210,6 +210,20 @@ def test_capacity_below_demand_is_named_and_the_plan_stays(region, workspace_pat
     pd.testing.assert_frame_equal(_agency_table(at), kept)
 
 
+def test_locks_that_contradict_capacity_are_named(region, workspace_path):
+    small = "osm-n522787974"  # capacity 16
+    biggest = region.units.sort_values("demand", ascending=False)["unit_id"].astype(str).tolist()[:3]
+    at = _page(**{P + "initial_tables": {"locks": [[u, small] for u in biggest]}})
+    errors = _errors(at)
+    assert len(errors) == 1 and "locks contradict capacity" in errors[0] and small in errors[0], errors
+    assert any("还没有可用的方案" in i.value for i in at.info)  # no plan on the page, and no traceback
+    assert not _agency_table_or_none(at)
+
+
+def _agency_table_or_none(at):
+    return [t for t in at.table if LOAD in t.value.columns]
+
+
 def test_zones_gpkg_and_pdf_report(region, workspace_path):
     from ui.pages import allocation as page
 
@@ -239,3 +253,20 @@ def test_zones_gpkg_and_pdf_report(region, workspace_path):
         frame.metrics(frame.owner), frame.metrics(frame.nearest_owner())), region.agencies,
         pd.DataFrame(columns=["unit_id"]), lang="zh")
     assert pdf.startswith(b"%PDF") and len(pdf) > 20_000 and b"STSong-Light" in pdf
+
+
+@pytest.mark.slow
+def test_four_operating_districts_are_balanced_and_cover_every_unit(region, workspace_path):
+    at = _page(**{P + "od_k": 4, P + "od_time": 60})
+    districts = at.tabs[3]
+    assert not districts.error, [e.value for e in districts.error]
+    table = next(t.value for t in districts.table if "中心村" in t.value.columns)
+    assert len(table) == 4
+    assert table["村/社区数"].sum() == len(region.units)
+    demand = table["长护需求"].to_numpy(dtype=float)
+    assert demand.sum() == pytest.approx(region.units["demand"].sum(), abs=0.5)
+    mean = region.units["demand"].sum() / 4
+    assert (np.abs(demand - mean) <= 0.1 * mean + 0.1).all()  # the default ±10 % band
+    metrics = {m.label: m.value for m in districts.metric}
+    assert float(metrics["需求最高/最低之比"]) == pytest.approx(demand.max() / demand.min(), abs=0.01)
+    assert 0 < float(metrics["紧凑度（Polsby-Popper 平均）"]) <= 1

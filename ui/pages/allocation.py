@@ -804,7 +804,8 @@ def _results_tab(region, plan: Plan, frame: PlanFrame, units_frame, agencies_tab
 
     st.subheader(tr("alloc.agency_table"))
     table = agency_display(agencies_table)
-    st.table(table, hide_index=True, border="horizontal")
+    st.table(table.style.format({tr("alloc.col.demand"): "{:.1f}", tr("alloc.col.population"): "{:,.0f}"}),
+             hide_index=True, border="horizontal")
     download_buttons(table, basename="allocation_agencies", key=P + "agencies_dl")
 
     st.subheader(tr("alloc.cmp.title"))
