@@ -8,7 +8,6 @@ the page's own defaults.
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 
@@ -56,9 +55,9 @@ def workspace_path(seeded, tmp_path, monkeypatch) -> Path:
     return path
 
 
-def _page(**state) -> AppTest:
+def _page(*, lang: str = "zh", **state) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.session_state["lang"] = "zh"
+    at.session_state["lang"] = lang
     for key, value in {**FAST, **state}.items():
         at.session_state[key] = value
     at.run()
@@ -160,6 +159,28 @@ def test_shortfall_substitution_reports_every_moved_unit(region, workspace_path)
     assert any("当前方案 v2（补位后）" == h.value for h in at.subheader)
 
 
+def test_suspension_keeps_units_and_a_replan_gives_it_none_new(region, workspace_path):
+    at = _page()
+    before = _agency_table(at).set_index("机构编号")
+    agency = before["村/社区数"].idxmax()
+    at.radio(key=P + "op").set_value("suspend").run()
+    at.selectbox(key=P + "op_agency").set_value(agency).run()
+    _button(at, P + "op_run").click().run()
+    assert not _errors(at), _errors(at)
+    after = _agency_table(at).set_index("机构编号")
+    assert after.loc[agency, "状态"].startswith("暂停")
+    assert after.loc[agency, "村/社区数"] == before.loc[agency, "村/社区数"]  # keeps its units
+    assert any("完成：0 个村/社区移动" in s.value for s in at.success)
+    at.radio(key=P + "op").set_value("replan").run()
+    _button(at, P + "op_run").click().run()
+    assert not _errors(at), _errors(at)
+    replanned = _agency_table(at).set_index("机构编号")
+    assert replanned.loc[agency, "村/社区数"] <= before.loc[agency, "村/社区数"]
+    assert any(h.value == "当前方案 v3（重新规划后）" for h in at.subheader)
+    load, capacity = _loads(replanned.reset_index())
+    assert (load <= capacity + 0.05).all()
+
+
 def test_saving_creates_version_1_then_2_with_the_change_log(region, workspace_path):
     at = _page(**{P + "plan_id": "测试方案"})
     _button(at, P + "save").click().run()
@@ -197,8 +218,14 @@ def test_saving_creates_version_1_then_2_with_the_change_log(region, workspace_p
 
 
 def test_capacity_below_demand_is_named_and_the_plan_stays(region, workspace_path):
-    at = _page()
+    at = _page(**{P + "plan_id": "保留方案"})
     kept = _agency_table(at)
+    _button(at, P + "save").click().run()
+    store = open_store(str(workspace_path))
+    try:
+        saved = store.list_plan_versions("保留方案")
+    finally:
+        store.close()
     # Capacity from caregivers at half a client each: far below the region's demand.
     at.radio(key=P + "capacity_source").set_value("caregivers")
     at.number_input(key=P + "clients_per_caregiver").set_value(0.5)
@@ -208,6 +235,22 @@ def test_capacity_below_demand_is_named_and_the_plan_stays(region, workspace_pat
     assert errors and any("capacity" in e for e in errors), errors
     assert any("未被改动" in w.value for w in at.warning)
     pd.testing.assert_frame_equal(_agency_table(at), kept)
+    store = open_store(str(workspace_path))
+    try:  # the saved plan is untouched: same single version, rows still matching their checksum
+        assert store.list_plan_versions("保留方案")["version"].tolist() == saved["version"].tolist() == [1]
+        assert len(store.load_plan("保留方案", 1).assignments) == len(region.units)
+    finally:
+        store.close()
+
+
+def test_page_in_english(region, workspace_path):
+    at = _page(lang="en")
+    assert at.title[0].value == "District allocation: one agency for every village"
+    assert not _errors(at), _errors(at)
+    table = next(t.value for t in at.table if "Load / capacity" in t.value.columns)
+    assert table["Units"].sum() == len(region.units)
+    assert [t.label for t in at.tabs] == ["Zones and tables", "Change the plan", "Save and history",
+                                          "Operating districts"]
 
 
 def test_locks_that_contradict_capacity_are_named(region, workspace_path):
@@ -224,7 +267,7 @@ def _agency_table_or_none(at):
     return [t for t in at.table if LOAD in t.value.columns]
 
 
-def test_zones_gpkg_and_pdf_report(region, workspace_path):
+def test_zones_gpkg_and_pdf_report(region, workspace_path, tmp_path):
     from ui.pages import allocation as page
 
     matrix = region.travel_matrix()
@@ -234,16 +277,15 @@ def test_zones_gpkg_and_pdf_report(region, workspace_path):
                            clients_per_caregiver=4.0)
     units = page.unit_table(frame, plan.reasons)
     agencies = page.agency_table(frame)
-    data = page.zones_gpkg(region, units, region.agencies, agencies)
-    layers = gpd.list_layers(io.BytesIO(data)) if hasattr(gpd, "list_layers") else None
-    if layers is not None:
-        assert set(layers["name"]) == {"units", "agencies"}
-    zones = gpd.read_file(io.BytesIO(data), layer="units")
+    path = tmp_path / "zones.gpkg"
+    path.write_bytes(page.zones_gpkg(region, units, region.agencies, agencies))
+    assert set(gpd.list_layers(path)["name"]) == {"units", "agencies"}
+    zones = gpd.read_file(path, layer="units")
     assert len(zones) == len(region.units)
     assert (zones.set_index("unit_id")["agency_id"] == model.assignment.reindex(zones["unit_id"]).to_numpy()).all()
     assert np.allclose(zones.sort_values("unit_id")["travel_min"],
                        model.unit_table.sort_values("unit_id")["travel_min"], atol=1e-3)
-    ag = gpd.read_file(io.BytesIO(data), layer="agencies")
+    ag = gpd.read_file(path, layer="agencies")
     assert len(ag) == len(region.agencies)
     assert {"agency_id", "zone_units", "zone_demand", "plan_capacity", "load_ratio"} <= set(ag.columns)
     expected = model.agency_table.set_index("agency_id")
