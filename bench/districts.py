@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BOUNDARY = Path("/work/shared/data/andorra/andorra_admin_boundaries.geojson")
+BOUNDARY = Path(__file__).resolve().parents[1] / "data" / "andorra" / "raw" / "andorra_admin_boundaries.geojson"
 #: Valley centres that make a hexagon urban (Andorra la Vella, Escaldes, Encamp, Sant Julià, La Massana).
 TOWN_CENTRES = [(1.5218, 42.5063), (1.5347, 42.5097), (1.5800, 42.5340), (1.4914, 42.4637), (1.5148, 42.5450)]
 

@@ -15,9 +15,7 @@ from geo.errors import InputError, PlanningError
 from geo.traveltime import TravelMatrix
 from planning import candidates as cand
 
-RAW = Path(settings.root_dir).parent / "shared" / "data" / "andorra"
-if not (RAW / "andorra_health.geojson").exists():
-    RAW = settings.demo_region_dir / "raw"
+RAW = settings.demo_region_dir / "raw"  # the repo's copy of the raw extract
 HEALTH = RAW / "andorra_health.geojson"
 
 # a 2 km × 2 km square near Andorra la Vella

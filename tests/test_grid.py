@@ -16,9 +16,7 @@ from geo import grid, settings
 from geo.errors import InputError
 from geo.schema import UNIT_COLUMNS
 
-ANDORRA = Path(settings.root_dir).parent / "shared" / "data" / "andorra"
-if not ANDORRA.exists():  # the project copies the demo files into data/
-    ANDORRA = settings.demo_region_dir
+ANDORRA = settings.demo_region_dir / "raw"  # the repo's copy of the raw extract
 
 
 @pytest.fixture(scope="module")

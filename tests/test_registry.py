@@ -19,9 +19,10 @@ from geo.errors import InputError
 from geo.registry import FORMATS, agencies_to_bytes, read_agencies, write_agencies
 
 FIXTURES = Path(__file__).parent / "fixtures" / "registry"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-ANDORRA_PARISHES = SHARED / "andorra" / "andorra_admin_boundaries.geojson"
-YUYAO_BOUNDARY = SHARED / "yuyao" / "yuyao_boundary_wgs84.geojson"
+ROOT = Path(__file__).resolve().parents[1]
+ANDORRA_PARISHES = ROOT / "data" / "andorra" / "raw" / "andorra_admin_boundaries.geojson"
+# Yuyao's outline is AMap-derived: it lives with the tests and never ships in the app.
+YUYAO_BOUNDARY = ROOT / "tests" / "fixtures" / "yuyao" / "yuyao_boundary_wgs84.geojson"
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlite3
 
 import geopandas as gpd
@@ -18,7 +20,7 @@ from workspace.auth import Actor
 from workspace.geopackage import SCHEMA_VERSION, GeoPackageStore, create_workspace_file
 from workspace.store import PlanIntegrityError, WorkspaceFileError, open_store, open_workspace
 
-HEALTH = "/work/shared/data/andorra/andorra_health.geojson"
+HEALTH = str(Path(__file__).resolve().parent.parent / "data" / "andorra" / "raw" / "andorra_health.geojson")
 ALICE = Actor("alice", "planner")
 
 

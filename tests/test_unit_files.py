@@ -17,8 +17,7 @@ from geo.grid import local_equal_area_crs
 from geo.schema import UNIT_COLUMNS
 from geo.unit_files import match_columns, read_unit_file
 
-SHARED = Path(settings.root_dir).parent / "shared" / "data"
-YUYAO = SHARED / "yuyao" if (SHARED / "yuyao").exists() else settings.data_dir / "yuyao"
+YUYAO = Path(__file__).resolve().parent / "fixtures" / "yuyao"  # NBS 2023 village list (real data)
 
 
 @pytest.fixture(scope="module")
