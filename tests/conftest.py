@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +20,24 @@ def _temporary_workspace(tmp_path_factory):
         os.environ.pop("LTCI_WORKSPACE", None)
     else:
         os.environ["LTCI_WORKSPACE"] = previous
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory) -> Path:
+    """A demo workspace seeded once from data/, copied by :func:`workspace_path` for each test."""
+    from workspace.seed import open_demo_workspace
+
+    path = tmp_path_factory.mktemp("seed") / "seed.gpkg"
+    open_demo_workspace(path).close()
+    return path
+
+
+@pytest.fixture()
+def workspace_path(seeded, tmp_path, monkeypatch) -> Path:
+    """A fresh copy of the seeded demo workspace as the app's workspace, with no planner login configured."""
+    path = tmp_path / "workspace.gpkg"
+    shutil.copy(seeded, path)
+    monkeypatch.setenv("LTCI_WORKSPACE", str(path))
+    monkeypatch.delenv("LTCI_PLANNER_PASSWORD_HASH", raising=False)
+    monkeypatch.delenv("LTCI_PLANNER_USER", raising=False)
+    return path

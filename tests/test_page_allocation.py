@@ -8,7 +8,6 @@ the page's own defaults.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,7 +19,6 @@ from streamlit.testing.v1 import AppTest
 from geo.region import load_demo_region
 from geo.schema import ACTIVE_STATUSES
 from planning.allocation import AllocationModel, agency_capacity
-from workspace.seed import open_demo_workspace
 from workspace.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,23 +34,6 @@ LOAD = "负载 / 容量"
 @pytest.fixture(scope="module")
 def region():
     return load_demo_region()
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("seed") / "seed.gpkg"
-    open_demo_workspace(path).close()
-    return path
-
-
-@pytest.fixture()
-def workspace_path(seeded, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "workspace.gpkg"
-    shutil.copy(seeded, path)
-    monkeypatch.setenv("LTCI_WORKSPACE", str(path))
-    monkeypatch.delenv("LTCI_PLANNER_PASSWORD_HASH", raising=False)
-    monkeypatch.delenv("LTCI_PLANNER_USER", raising=False)
-    return path
 
 
 def _page(*, lang: str = "zh", **state) -> AppTest:

@@ -6,7 +6,6 @@ The app is pointed at the workspace with ``LTCI_WORKSPACE`` so no test touches a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from workspace.auth import RESIDENT, LoginThrottle, hash_password
-from workspace.seed import open_demo_workspace
 from workspace.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,23 +20,6 @@ APP = str(ROOT / "app.py")
 FIXTURES = ROOT / "tests" / "fixtures" / "registry"
 TIMEOUT = 120
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("seed") / "seed.gpkg"
-    open_demo_workspace(path).close()
-    return path
-
-
-@pytest.fixture()
-def workspace_path(seeded, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "workspace.gpkg"
-    shutil.copy(seeded, path)
-    monkeypatch.setenv("LTCI_WORKSPACE", str(path))
-    monkeypatch.delenv("LTCI_PLANNER_PASSWORD_HASH", raising=False)
-    monkeypatch.delenv("LTCI_PLANNER_USER", raising=False)
-    return path
 
 
 def _data_page() -> AppTest:

@@ -8,7 +8,6 @@ facilities that are not agencies plus 1 km grid centroids, 500 m from any active
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ from geo.schema import ACTIVE_STATUSES
 from planning import candidates as cand
 from planning import siting
 from planning.scenarios import Scenario
-from workspace.seed import open_demo_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -57,23 +55,6 @@ def expected():
     return {"region": region, "pool": pool, "matrix": matrix, "existing": existing, "demand": demand,
             "mclp": mclp, "lscp": lscp, "greedy": greedy, "active": active,
             "share_before": float(demand[best_before <= THRESHOLD].sum() / demand.sum())}
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("seed") / "seed.gpkg"
-    open_demo_workspace(path).close()
-    return path
-
-
-@pytest.fixture()
-def workspace_path(seeded, tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "workspace.gpkg"
-    shutil.copy(seeded, path)
-    monkeypatch.setenv("LTCI_WORKSPACE", str(path))
-    monkeypatch.delenv("LTCI_PLANNER_PASSWORD_HASH", raising=False)
-    monkeypatch.delenv("LTCI_PLANNER_USER", raising=False)
-    return path
 
 
 def _page(*, lang: str = "zh", **state) -> AppTest:
