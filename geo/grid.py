@@ -25,7 +25,6 @@ import h3
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from geo import settings

@@ -187,8 +187,10 @@ def cch_metric(network):
             folder.mkdir(parents=True, exist_ok=True)
             topo.save(str(folder))
             (folder / "done").write_text("ok")
-        except OSError:
-            pass
+        except OSError as exc:  # an unwritable cache folder only costs a rebuild in the next process
+            import logging
+
+            logging.getLogger(__name__).info("CCH topology not cached in %s: %s", folder, exc)
     metric = rk.CCHMetric(topo)
     metric.customize(network.time_ms.astype(np.uint32))
     _CCH_CACHE[key] = (topo, metric)

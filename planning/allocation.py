@@ -37,7 +37,7 @@ listed in :attr:`AllocationModel.islands` and in their per-unit ``note``.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -1120,7 +1120,6 @@ class AllocationModel:
                 return None
             owner = np.full(len(self.unit_ids), -1, dtype=np.int64)
             owner[pu[keep]] = pa[keep]
-            nb_other = sp.csr_matrix(self.adjacency.matrix, dtype=np.int64)
             border = np.zeros(len(self.unit_ids), dtype=bool)
             tail, head = self.adjacency.edges()
             border[tail[owner[tail] != owner[head]]] = True

@@ -594,7 +594,6 @@ class LSCP(_SitingModel):
         """Solve with HiGHS; returns self. ``mip_gap`` is HiGHS's relative gap (0 = prove optimality)."""
         started = time.perf_counter()
         self._clear_results()
-        n_cand = self.cost_matrix.shape[0]
         T = self.threshold_min
         covered_before = self.existing_best <= T
         total = float(self.demand.sum())

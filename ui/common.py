@@ -324,3 +324,15 @@ def download_buttons(frame: pd.DataFrame, *, basename: str, formats=("csv", "xls
             st.download_button(tr(f"download.{fmt}"), data=table_bytes(frame, fmt, layer=basename),
                                file_name=f"{basename}.{fmt}", mime=MIME_TYPES[fmt], key=f"{key}.{fmt}",
                                width="stretch", on_click="ignore")
+
+
+def deferred_download(name: str, build):
+    """A download callable that builds its bytes only on click; failures go to the server log with their
+    traceback, and Streamlit shows the user a short error."""
+    def run() -> bytes:
+        try:
+            return build()
+        except Exception:
+            logging.getLogger("ui.downloads").exception("building the %s download failed", name)
+            raise
+    return run

@@ -44,8 +44,8 @@ from planning.operating_districts import OperatingDistricts
 from planning.plan_ops import Plan, diff_assignments, reduce_service_area, replan, substitute_shortfall, suspend_agency
 from planning.report import ReportSection, build_pdf, map_png
 from ui.common import (
-    MIME_TYPES, current_lang, download_buttons, friendly_errors, get_basemap_roads, get_region, get_travel_matrix,
-    region_key, show_error, table_bytes, tr,
+    MIME_TYPES, current_lang, deferred_download, download_buttons, friendly_errors, get_basemap_roads, get_region,
+    get_travel_matrix, region_key, show_error, tr,
 )
 from ui.maps import ROAD_STYLES, TOWNSHIP_STROKE, Legend, Popup, base_map, lighten
 from ui.strings import label, translator
@@ -734,14 +734,6 @@ def agency_display_for(table: pd.DataFrame, lang: str) -> pd.DataFrame:
     })
 
 
-def _deferred(name: str, build):
-    def run() -> bytes:
-        try:
-            return build()
-        except Exception:
-            log.exception("building the %s download failed", name)
-            raise
-    return run
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -826,12 +818,12 @@ def _results_tab(region, plan: Plan, frame: PlanFrame, units_frame, agencies_tab
     with c1:
         st.download_button(tr("alloc.dl.gpkg"), key=P + "dl.gpkg", file_name="allocation_zones.gpkg",
                            mime=MIME_TYPES["gpkg"], on_click="ignore", width="stretch", icon=":material/map:",
-                           data=_deferred("gpkg", lambda: zones_gpkg(region, units_frame, agencies, agencies_table)))
+                           data=deferred_download("gpkg", lambda: zones_gpkg(region, units_frame, agencies, agencies_table)))
     with c2:
         st.download_button(tr("alloc.dl.pdf"), key=P + "dl.pdf", file_name="allocation_report.pdf",
                            mime="application/pdf", on_click="ignore", width="stretch", type="primary",
                            icon=":material/picture_as_pdf:",
-                           data=_deferred("pdf", lambda: report_pdf(region, plan, units_frame, agencies_table,
+                           data=deferred_download("pdf", lambda: report_pdf(region, plan, units_frame, agencies_table,
                                                                     comparison, agencies, changes, lang=lang)))
     st.caption(tr("alloc.dl.note"))
 

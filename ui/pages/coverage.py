@@ -33,6 +33,7 @@ from planning.report import ReportSection, build_pdf, coverage_sections
 from ui.common import (
     MIME_TYPES, current_lang, download_buttons, friendly_errors, get_basemap_roads, get_region, get_travel_matrix,
     region_key, table_bytes, tr,
+    deferred_download,
 )
 from ui.maps import ROAD_STYLES, TOWNSHIP_STROKE, Legend, base_map, lighten, marker_style
 from ui.strings import label, translator
@@ -533,15 +534,6 @@ def _access_section(region, units, matrix, active, noun: str):
 # ----------------------------------------------------------------------------------------------------------------
 # Downloads
 # ----------------------------------------------------------------------------------------------------------------
-def _deferred(name: str, build):
-    """A download callable run only on click; failures go to the server log (Streamlit shows a short error)."""
-    def run() -> bytes:
-        try:
-            return build()
-        except Exception:
-            log.exception("building the %s download failed", name)
-            raise
-    return run
 
 
 def report_pdf(model: CoverageModel, region, access: AccessibilityModel, lacking: pd.DataFrame, *, thresholds,
@@ -565,13 +557,13 @@ def _downloads(model, region, access, lacking, *, thresholds, map_threshold, not
     with c1:
         st.download_button(
             tr("coverage.dl.xlsx"), key=P + "dl.xlsx", file_name=f"{stem}.xlsx", mime=MIME_TYPES["xlsx"],
-            data=_deferred("xlsx", lambda: coverage_to_xlsx(model, thresholds=thresholds, accessibility=access,
+            data=deferred_download("xlsx", lambda: coverage_to_xlsx(model, thresholds=thresholds, accessibility=access,
                                                             uncovered_threshold=map_threshold)),
             on_click="ignore", width="stretch", icon=":material/table_view:")
     with c2:
         st.download_button(
             tr("coverage.dl.gpkg"), key=P + "dl.gpkg", file_name=f"{stem}.gpkg", mime=MIME_TYPES["gpkg"],
-            data=_deferred("gpkg", lambda: coverage_to_gpkg(model, thresholds=thresholds, accessibility=access)),
+            data=deferred_download("gpkg", lambda: coverage_to_gpkg(model, thresholds=thresholds, accessibility=access)),
             on_click="ignore", width="stretch", icon=":material/map:")
     with c3:
         def units_csv() -> bytes:
@@ -580,12 +572,12 @@ def _downloads(model, region, access, lacking, *, thresholds, map_threshold, not
             return table_bytes(metrics.merge(scores, on="unit_id", how="left", validate="1:1"), "csv")
 
         st.download_button(tr("coverage.dl.csv"), key=P + "dl.csv", file_name=f"{stem}_units.csv",
-                           mime=MIME_TYPES["csv"], data=_deferred("csv", units_csv), on_click="ignore",
+                           mime=MIME_TYPES["csv"], data=deferred_download("csv", units_csv), on_click="ignore",
                            width="stretch", icon=":material/csv:")
     with c4:
         st.download_button(
             tr("coverage.dl.pdf"), key=P + "dl.pdf", file_name=f"{stem}_report.pdf", mime="application/pdf",
-            data=_deferred("pdf", lambda: report_pdf(model, region, access, lacking, thresholds=thresholds,
+            data=deferred_download("pdf", lambda: report_pdf(model, region, access, lacking, thresholds=thresholds,
                                                      notes=notes, lang=lang, decay_text=decay_text)),
             on_click="ignore", width="stretch", type="primary", icon=":material/picture_as_pdf:")
     st.caption(tr("coverage.dl.note"))

@@ -37,8 +37,9 @@ from planning import siting
 from planning.report import ReportSection, build_pdf
 from planning.scenarios import Scenario, compare_scenarios, promote_to_registry
 from ui.common import (
-    MIME_TYPES, current_lang, download_buttons, friendly_errors, get_basemap_roads, get_region, get_travel_matrix,
+    current_lang, download_buttons, friendly_errors, get_basemap_roads, get_region, get_travel_matrix,
     lang_widget, region_key, set_lang_widget, show_error, tr,
+    deferred_download,
 )
 from ui.maps import ROAD_STYLES, TOWNSHIP_STROKE, Legend, Popup, base_map, lighten, marker_style
 from ui.strings import label, translator
@@ -647,14 +648,6 @@ def scenario_pdf(region, scenario: Scenario, became: list[str], *, threshold: fl
                      attribution=str(region.meta.get("attribution", "")))
 
 
-def _deferred(name: str, build):
-    def run() -> bytes:
-        try:
-            return build()
-        except Exception:
-            log.exception("building the %s download failed", name)
-            raise
-    return run
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1014,7 +1007,7 @@ def render() -> None:
     with c4:
         st.download_button(
             tr("siting.dl.pdf"), key=P + "dl.pdf", file_name="siting_report.pdf", mime="application/pdf",
-            data=_deferred("pdf", lambda: scenario_pdf(region, shown, became, threshold=show_threshold,
+            data=deferred_download("pdf", lambda: scenario_pdf(region, shown, became, threshold=show_threshold,
                                                        existing=active, lang=lang, tables=report_tables)),
             on_click="ignore", width="stretch", type="primary", icon=":material/picture_as_pdf:")
 
