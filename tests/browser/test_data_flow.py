@@ -6,64 +6,16 @@ overrides the shared ``server_url`` fixture for that.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import ARTIFACTS, ROOT, start_app_server, stop_app_server
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 FIXTURES = ROOT / "tests" / "fixtures" / "registry"
 TIMEOUT_MS = 60_000
-
-
-def start_app_server(workspace: Path, log_name: str):
-    """``streamlit run app.py`` on a free port with ``LTCI_WORKSPACE=workspace``; returns (process, url, log)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / log_name, "w")
-    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1", LTCI_WORKSPACE=str(workspace))
-    for name in ("LTCI_PLANNER_PASSWORD_HASH", "LTCI_PLANNER_USER"):
-        env.pop(name, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {ARTIFACTS / log_name}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200 and response.read().strip() == b"ok":
-                    return proc, url, log
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError("streamlit did not become healthy within 90 s")
-        time.sleep(0.5)
-
-
-def stop_app_server(proc, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +25,7 @@ def workspace(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server_url(workspace):
-    proc, url, log = start_app_server(workspace, "streamlit-server-data.log")
+    proc, url, log = start_app_server(log_name="streamlit-server-data.log", workspace=workspace)
     try:
         yield url
     finally:

@@ -1,6 +1,6 @@
 """Flow 6 in headless Debian Chromium: the sidebar's language toggle switches the labels to English and back.
 
-Runs its own server on a temporary workspace (see ``test_data_flow.start_app_server``).
+Runs its own server on a temporary workspace (see ``app_server.start_app_server``).
 """
 
 from __future__ import annotations
@@ -8,15 +8,16 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from test_data_flow import ARTIFACTS, TIMEOUT_MS, start_app_server, stop_app_server
+from app_server import ARTIFACTS, start_app_server, stop_app_server
+from test_data_flow import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
-    proc, url, log = start_app_server(tmp_path_factory.mktemp("browser-lang") / "workspace.gpkg",
-                                      "streamlit-server-language.log")
+    proc, url, log = start_app_server(log_name="streamlit-server-language.log",
+                                      workspace=tmp_path_factory.mktemp("browser-lang") / "workspace.gpkg")
     try:
         yield url
     finally:
