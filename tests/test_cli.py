@@ -42,7 +42,7 @@ def write_grid_osm(path: Path, *, n: int = 6, spacing_deg: float = 0.01, lon0: f
 @pytest.fixture(scope="module")
 def small_region(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small_region")
-    osm = write_grid_osm(folder / "town.osm")
+    write_grid_osm(folder / "town.osm")
     villages = pd.DataFrame({
         "行政区划代码": ["330281001001", "330281001002", "330281001003", "330281002001", "330281002002", "330281002003"],
         "名称": ["东村", "西村", "南村", "北村", "中心社区", "山村"],
