@@ -1,6 +1,7 @@
 """District allocation (分片包干): every planning unit goes to exactly one active care agency.
 
-The model is an exact mixed-integer programme solved by HiGHS:
+The model is an exact mixed-integer programme solved by CP-SAT (small models with contiguity) or HiGHS (the
+rest), through :mod:`planning.mip`:
 
 * ``x[a, u]`` is 1 when agency ``a`` serves unit ``u``; every unit that some agency can serve is served by
   exactly one. Suspended agencies keep the units they held in the previous plan and get no new ones;
@@ -49,6 +50,7 @@ from geo.errors import InputError, PlanningError, Problem
 from geo.schema import ACTIVE_STATUSES, STATUSES
 
 from planning.adjacency import UnitAdjacency, build_adjacency
+from planning.mip import CPSAT_MAX_COLUMNS, SOLVERS, HighsMip, MipResult, make_mip
 
 MOUNTAIN_RULES: tuple[str, ...] = ("soft", "hard", "off")
 RELAXABLE: tuple[str, ...] = ("mountain rule", "load-balance band", "locks", "contiguity", "travel cap", "capacity")
@@ -84,95 +86,6 @@ class AllocationWeights:
     mountain_share: float = 0.5
     move_penalty_min: float = 0.0
     unit_floor: float = 0.01
-
-
-@dataclass
-class MipResult:
-    """What a HiGHS run returned: status text, solution vector, objective, bound, gap and wall time."""
-
-    status: str
-    values: np.ndarray | None
-    objective: float
-    bound: float
-    gap: float
-    solve_s: float
-    feasible: bool
-
-
-class HighsMip:
-    """One MIP held by a HiGHS instance: passed whole (column-wise arrays), solvable again after adding rows.
-
-    ``solve()`` returns the best feasible solution found within the time limit with its relative gap.
-    """
-
-    def __init__(self, cost, lower, upper, integer, matrix, row_lower, row_upper, *, mip_rel_gap: float,
-                 threads: int | None = None):
-        import highspy
-
-        self._hs = highspy
-        a = sp.csc_matrix(matrix)
-        a.sort_indices()
-        lp = highspy.HighsLp()
-        lp.num_col_ = int(a.shape[1])
-        lp.num_row_ = int(a.shape[0])
-        lp.col_cost_ = np.asarray(cost, dtype=np.float64)
-        lp.col_lower_ = np.asarray(lower, dtype=np.float64)
-        lp.col_upper_ = np.asarray(upper, dtype=np.float64)
-        lp.row_lower_ = np.asarray(row_lower, dtype=np.float64)
-        lp.row_upper_ = np.asarray(row_upper, dtype=np.float64)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = a.indices.astype(np.int32)
-        lp.a_matrix_.value_ = a.data.astype(np.float64)
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-                           for i in np.asarray(integer, dtype=bool)]
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-        h.setOptionValue("random_seed", 0)
-        if threads:
-            h.setOptionValue("threads", int(threads))
-        h.passModel(lp)
-        self.highs = h
-        self.mip_rel_gap = float(mip_rel_gap)
-        self.n_col = int(a.shape[1])
-
-    def add_rows(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, lower: np.ndarray,
-                 upper: np.ndarray) -> None:
-        """Append rows given as COO triples (row numbers local to the new block), all at once."""
-        m = sp.csr_matrix((vals, (rows, cols)), shape=(len(lower), self.n_col))
-        m.sort_indices()
-        self.highs.addRows(len(lower), np.asarray(lower, np.float64), np.asarray(upper, np.float64), int(m.nnz),
-                           m.indptr[:-1].astype(np.int32), m.indices.astype(np.int32), m.data.astype(np.float64))
-
-    def solve(self, *, time_limit_s: float, start: np.ndarray | None = None,
-              start_columns: np.ndarray | None = None) -> MipResult:
-        """Run HiGHS; ``start`` seeds an incumbent (values of ``start_columns`` only, HiGHS completes the rest)."""
-        hs, h = self._hs, self.highs
-        h.setOptionValue("time_limit", max(float(time_limit_s), 0.1))
-        if start is not None:
-            cols = np.arange(self.n_col) if start_columns is None else np.asarray(start_columns)
-            h.setSolution(len(cols), cols.astype(np.int32), np.asarray(start, dtype=np.float64))
-        t0 = time.perf_counter()
-        h.run()
-        elapsed = time.perf_counter() - t0
-        status = h.getModelStatus()
-        info = h.getInfo()
-        feasible = info.primal_solution_status == 2
-        values = np.asarray(h.getSolution().col_value, dtype=np.float64) if feasible else None
-        gap = float(info.mip_gap) if feasible else float("inf")
-        if status == hs.HighsModelStatus.kOptimal and feasible:
-            gap = max(0.0, min(gap, self.mip_rel_gap))
-        return MipResult(h.modelStatusToString(status), values,
-                         float(info.objective_function_value) if feasible else float("nan"),
-                         float(info.mip_dual_bound), gap, elapsed, feasible)
-
-
-def solve_highs_mip(cost, lower, upper, integer, matrix, row_lower, row_upper, *, time_limit_s: float,
-                    mip_rel_gap: float, start: np.ndarray | None = None, threads: int | None = None) -> MipResult:
-    """Pass a whole MIP to HiGHS in one call and solve it (see :class:`HighsMip`)."""
-    return HighsMip(cost, lower, upper, integer, matrix, row_lower, row_upper, mip_rel_gap=mip_rel_gap,
-                    threads=threads).solve(time_limit_s=time_limit_s, start=start)
 
 
 def locate_own_units(units, agencies, *, outside_tolerance_m: float = 5000.0) -> tuple[np.ndarray, np.ndarray]:
@@ -237,7 +150,7 @@ def count_contiguity_violations(owner: np.ndarray, adjacency: sp.csr_matrix, roo
 
 
 class AllocationModel:
-    """Assign planning units to care agencies (分片包干) with an exact HiGHS MIP.
+    """Assign planning units to care agencies (分片包干) with an exact MIP (CP-SAT or HiGHS).
 
     Parameters
     ----------
@@ -275,9 +188,15 @@ class AllocationModel:
     clients_per_caregiver : float, optional
         Default ``geo.settings.clients_per_caregiver``.
     candidates_k : int
-        Nearest agencies kept per unit before widening.
+        Nearest agencies kept per unit before widening, when the model is large.
+    prune_above_pairs : int
+        Candidate pairs are pruned to the ``candidates_k`` nearest agencies only when the full set has more pairs
+        than this; smaller models are solved whole, so their optimum is the optimum over every agency.
+    solver : str
+        ``"auto"`` (CP-SAT for small models with contiguity, HiGHS for the rest; see :meth:`_pick_solver`),
+        ``"highs"`` or ``"cpsat"``.
     time_limit_s, mip_rel_gap : float
-        HiGHS limits; the best feasible plan found is returned with its gap.
+        Solver limits; the best feasible plan found is returned with its gap.
     outside_tolerance_m : float
         Agencies farther than this from every unit are refused as outside the region.
     """
@@ -308,6 +227,8 @@ class AllocationModel:
         contiguity_method: str = "auto",
         flow_max_pairs: int = 3000,
         threads: int | None = None,
+        solver: str = "auto",
+        prune_above_pairs: int = 2000,
     ):
         self.weights = weights or AllocationWeights()
         self.travel_cap_min = travel_cap_min
@@ -320,6 +241,8 @@ class AllocationModel:
         self.threads = threads
         self.contiguity_method = contiguity_method
         self.flow_max_pairs = int(flow_max_pairs)
+        self.solver = solver
+        self.prune_above_pairs = int(prune_above_pairs)
         self.clients_per_caregiver = clients_per_caregiver
         if previous is not None and hasattr(previous, "assignment"):
             previous = previous.assignment
@@ -354,6 +277,8 @@ class AllocationModel:
             problems.append(Problem("travel_cap_min must be > 0 minutes", value=self.travel_cap_min))
         if self.contiguity_method not in ("auto", "flow", "cuts"):
             problems.append(Problem("contiguity_method must be 'auto', 'flow' or 'cuts'", value=self.contiguity_method))
+        if self.solver not in SOLVERS:
+            problems.append(Problem(f"solver must be one of {SOLVERS}", value=self.solver))
         if self.candidates_k < 1:
             problems.append(Problem("candidates_k must be ≥ 1", value=self.candidates_k))
         for name, value in asdict(self.weights).items():
@@ -719,7 +644,7 @@ class AllocationModel:
 
     # ------------------------------------------------------------------ model
     def _build(self, cand: np.ndarray, fixed: np.ndarray, fixed_root: dict[int, int], variable_root: list[int],
-               exempt: np.ndarray, relax: set, mode: str | None = None) -> dict:
+               exempt: np.ndarray, relax: set, mode: str | None = None, order_key: np.ndarray | None = None) -> dict:
         w = self.weights
         n_a, n_u = cand.shape
         pa, pu = np.nonzero(cand)
@@ -866,15 +791,8 @@ class AllocationModel:
             # so every zone is connected, and the LP is far tighter than the flow model's. "Nearer" is the number
             # of unit borders from the root within the agency's candidate units, then travel time: plain travel
             # time would leave dead ends in mountain valleys, where a unit's neighbours lie across a ridge.
-            key = np.full(n_p, np.inf)
-            adj_csr = self.adjacency.matrix.tocsr()
-            for a, root in fixed_root.items():
-                members = np.flatnonzero(cand[a] & ~exempt)
-                if root not in set(members.tolist()):
-                    continue
-                hops = shortest_path(adj_csr[members][:, members], unweighted=True, directed=False,
-                                     indices=int(np.searchsorted(members, root)))
-                key[pair[a, members]] = hops * 1e6 + self.minutes[a, members]
+            order = self._order_keys(cand, fixed_root, exempt) if order_key is None else order_key
+            key = order[pa, pu].copy()
             key[root_pair] = -np.inf
             o_row = np.full(n_p, -1)
             o_row[fp] = np.arange(len(fp))
@@ -949,6 +867,32 @@ class AllocationModel:
                     integer=np.concatenate(cols_int), matrix=a_mat, row_lower=np.concatenate(row_lo),
                     row_upper=np.concatenate(row_hi), pa=pa, pu=pu, n_pairs=n_p, mountain_holders=mountain_rows,
                     mode=mode, pair=pair, fixed_root=dict(fixed_root), exempt=exempt)
+
+    def _order_keys(self, cand: np.ndarray, fixed_root: dict[int, int], exempt: np.ndarray) -> np.ndarray:
+        """Order key per (agency, unit) for ordered contiguity: unit borders from the agency's root within its
+        candidate units, then travel time (``inf`` off the candidates or cut off from the root)."""
+        key = np.full(cand.shape, np.inf)
+        adj_csr = self.adjacency.matrix.tocsr()
+        for a, root in fixed_root.items():
+            members = np.flatnonzero(cand[a] & ~exempt)
+            pos = int(np.searchsorted(members, root))
+            if pos >= len(members) or members[pos] != root:
+                continue
+            hops = shortest_path(adj_csr[members][:, members], unweighted=True, directed=False, indices=pos)
+            key[a, members] = hops * 1e6 + self.minutes[a, members]
+        return key
+
+    def _pick_solver(self, model: dict) -> str:
+        """``solver="auto"``: CP-SAT for ordered-contiguity models up to CPSAT_MAX_COLUMNS columns, HiGHS otherwise.
+
+        Measured on the demo region (two cores): with ordered contiguity CP-SAT proves the optimum 5-16 times
+        faster than HiGHS under every rule set tried (default, mountain rule off, balance band, travel cap);
+        without contiguity the model is a capacitated assignment with a tight LP, which HiGHS proves in about
+        5 s while CP-SAT is still 1.3% off after 60 s. Flow and cut models keep HiGHS (the cut loop adds rows)."""
+        if self.solver != "auto":
+            return self.solver
+        small = model["matrix"].shape[1] <= CPSAT_MAX_COLUMNS
+        return "cpsat" if model["mode"] == "ordered" and small else "highs"
 
     def _contiguity_mode(self, n_pairs: int) -> str:
         if self.contiguity_method != "auto":
@@ -1155,11 +1099,12 @@ class AllocationModel:
         deadline = started + time_limit_s
         n_p = model["n_pairs"]
         pa, pu = model["pa"], model["pu"]
-        mip = HighsMip(model["cost"], model["lower"], model["upper"], model["integer"], model["matrix"],
-                       model["row_lower"], model["row_upper"], mip_rel_gap=self.mip_rel_gap, threads=self.threads)
-        # Seed by fix-and-solve: units the LP relaxation assigns integrally keep that agency, a small MIP
-        # settles the rest. HiGHS then often proves the gap at the root instead of spending most of a large
-        # solve looking for a first good plan.
+        mip = make_mip(model["cost"], model["lower"], model["upper"], model["integer"], model["matrix"],
+                       model["row_lower"], model["row_upper"], mip_rel_gap=self.mip_rel_gap,
+                       solver=self._pick_solver(model), threads=self.threads)
+        out["solver"] = mip.name
+        # The LP relaxation (HiGHS) finds infeasibility cheaply, bounds the cut loop and seeds the fix-and-solve
+        # of the flow and cut models.
         lp = HighsMip(model["cost"], model["lower"], model["upper"], np.zeros_like(model["integer"]),
                       model["matrix"], model["row_lower"], model["row_upper"], mip_rel_gap=self.mip_rel_gap,
                       threads=self.threads).solve(time_limit_s=max(time_limit_s, 0.1))
@@ -1239,7 +1184,8 @@ class AllocationModel:
         assignable = full.any(axis=0)
         self._diagnose(full, fixed, assignable, set())
 
-        k = self.candidates_k if self.candidates_k < len(self.agency_ids) else None
+        small = int(full.sum()) <= self.prune_above_pairs
+        k = self.candidates_k if self.candidates_k < len(self.agency_ids) and not small else None
         run = self._attempt(set(), k, self.time_limit_s)
         self.attempts = [dict(k=k, status=run["result"].status, pairs=run["model"]["n_pairs"],
                               solve_s=run["result"].solve_s)]
@@ -1273,7 +1219,8 @@ class AllocationModel:
         self.mip_solve_time = result.solve_s
         self.model_size = dict(pairs=run["model"]["n_pairs"], columns=int(run["model"]["matrix"].shape[1]),
                                rows=int(run["model"]["matrix"].shape[0]), contiguity=run["model"]["mode"],
-                               cut_rounds=run["cut_rounds"], cuts=run["cuts"])
+                               cut_rounds=run["cut_rounds"], cuts=run["cuts"], solver=run.get("solver", ""),
+                               pruned=run["pruned"])
         self._collect(run)
         return self
 
@@ -1333,7 +1280,7 @@ class AllocationModel:
         self.summary = dict(
             units=n_u, assigned=int((owner >= 0).sum()), unassigned=int((owner < 0).sum()),
             agencies_used=int(len(np.unique(owner[owner >= 0]))), objective=self.objective, mip_gap=self.mip_gap,
-            solve_s=self.solve_time, status=self.status,
+            solve_s=self.solve_time, status=self.status, solver=self.model_size["solver"],
             mean_travel_min=float(self.comparison.loc["plan", "mean_travel_min"]),
             max_travel_min=float(self.comparison.loc["plan", "max_travel_min"]),
             extra_travel_vs_nearest=float(plan_w / near_w - 1.0) if near_w > 0 else 0.0,
@@ -1457,7 +1404,8 @@ class AllocationModel:
         return dict(
             weights=asdict(self.weights), travel_cap_min=self.travel_cap_min, balance_band=self.balance_band,
             contiguity=self.contiguity, mountain_rule=self.mountain_rule, candidates_k=self.candidates_k,
-            time_limit_s=self.time_limit_s, mip_rel_gap=self.mip_rel_gap,
+            time_limit_s=self.time_limit_s, mip_rel_gap=self.mip_rel_gap, solver=self.solver,
+            prune_above_pairs=self.prune_above_pairs,
             clients_per_caregiver=self.clients_per_caregiver if self.clients_per_caregiver is not None
             else settings.clients_per_caregiver,
             locks={self.unit_ids[u]: self.agency_ids[a] for u, a in self.locks.items()},

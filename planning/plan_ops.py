@@ -254,7 +254,8 @@ def _model(plan: Plan, units, agencies, matrix, *, extra_locks: dict | None = No
                   preferences=p.get("preferences") or None, pairs=p.get("pairs") or None,
                   previous=plan.assignment, suspended=p.get("suspended", []),
                   clients_per_caregiver=p.get("clients_per_caregiver"),
-                  candidates_k=p.get("candidates_k", 4), time_limit_s=p.get("time_limit_s", 60.0))
+                  candidates_k=p.get("candidates_k", 4), time_limit_s=p.get("time_limit_s", 60.0),
+                  solver=p.get("solver", "auto"), prune_above_pairs=p.get("prune_above_pairs", 2000))
     kwargs.update(options)
     return AllocationModel(units, agencies, matrix, **kwargs)
 

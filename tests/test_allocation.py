@@ -264,3 +264,54 @@ def test_plan_round_trips_through_json(solved):
     assert again.assignment == plan.assignment
     assert again.version == 1 and again.parameters["contiguity"] is True
     assert again.backup == plan.backup
+
+
+@pytest.fixture(scope="module")
+def mountain_grid():
+    units = grid_units(7, 6, demand=np.random.default_rng(5).uniform(2, 18, 42).round(3),
+                       settings=lambda i, j: "urban" if i <= 1 else ("mountain" if i >= 5 else "rural"))
+    agencies = agencies_at(units, ["U00", "U51", "U23", "U06", "U45"], [110.0, 95.0, 100.0, 80.0, 95.0],
+                           quality=[85.0, 70.0, 90.0, 60.0, 75.0])
+    return units, agencies, straight_matrix(units, agencies)
+
+
+def test_cpsat_and_highs_reach_the_same_optimum(mountain_grid):
+    units, agencies, matrix = mountain_grid
+    plans = {s: AllocationModel(units, agencies, matrix, time_limit_s=60, mip_rel_gap=1e-4, solver=s).solve()
+             for s in ("highs", "cpsat")}
+    assert plans["highs"].model_size["solver"] == plans["highs"].summary["solver"] == "HiGHS"
+    assert plans["cpsat"].model_size["solver"] == plans["cpsat"].summary["solver"] == "CP-SAT"
+    for plan in plans.values():
+        assert plan.status == "Optimal" and plan.mip_gap <= 1e-4
+        assert plan.agency_table["load_ratio"].max() <= 1 + 1e-9
+        assert plan.summary["unassigned"] == 0
+    assert plans["cpsat"].objective == pytest.approx(plans["highs"].objective, rel=2e-4)
+    # The soft urban + mountain rule is priced in: the objective exceeds the plain cost of the pairs.
+    assert plans["cpsat"].agency_table["mountain_demand"].sum() > 0
+
+
+def test_small_models_are_solved_whole_and_large_ones_pruned(mountain_grid):
+    units, agencies, matrix = mountain_grid
+    whole = AllocationModel(units, agencies, matrix, time_limit_s=30, candidates_k=2).solve()
+    assert whole.attempts[0]["k"] is None and whole.model_size["pruned"] is False
+    pruned = AllocationModel(units, agencies, matrix, time_limit_s=30, candidates_k=2, prune_above_pairs=0).solve()
+    assert pruned.attempts[0]["k"] == 2
+    assert pruned.attempts[0]["pairs"] < whole.model_size["pairs"]
+    # The whole model's optimum is never worse than a pruned one's.
+    assert whole.objective <= pruned.objective + 1e-6 * abs(pruned.objective)
+
+
+def test_unknown_solver_is_refused(grid):
+    units, agencies, matrix = grid
+    with pytest.raises(InputError, match="solver must be one of"):
+        AllocationModel(units, agencies, matrix, solver="cplex")
+
+
+def test_auto_solver_is_cpsat_with_contiguity_and_highs_without(mountain_grid):
+    units, agencies, matrix = mountain_grid
+    zoned = AllocationModel(units, agencies, matrix, time_limit_s=30).solve()
+    loose = AllocationModel(units, agencies, matrix, time_limit_s=30, contiguity=False).solve()
+    assert zoned.model_size["solver"] == "CP-SAT" and zoned.model_size["contiguity"] == "ordered"
+    assert loose.model_size["solver"] == "HiGHS" and loose.model_size["contiguity"] == "none"
+    # Dropping a constraint never makes the optimum worse.
+    assert loose.objective <= zoned.objective + 1e-6 * abs(zoned.objective)

@@ -1,6 +1,6 @@
 """分片包干: every village goes to exactly one active agency; operations on the plan; operating districts.
 
-The page opens with a plan solved on the session's region with default parameters. The solve (HiGHS, in
+The page opens with a plan solved on the session's region with default parameters. The solve (CP-SAT or HiGHS, in
 :class:`planning.allocation.AllocationModel`) is cached per region, registry and parameter set, failures
 included, so a widget change elsewhere never re-runs it. Parameters live in one form: nothing is solved again
 until the form is submitted.
@@ -749,7 +749,8 @@ def _headline(plan: Plan, entry: dict) -> None:
                    border=True)
     cols[1].metric(tr("alloc.metric.objective"), "—" if s.get("objective") is None else f"{float(s['objective']):,.1f}",
                    help=tr("alloc.metric.objective_help"), border=True)
-    cols[2].metric(tr("alloc.metric.gap"), "—" if gap is None else f"{100 * float(gap):.3f}%", border=True)
+    cols[2].metric(tr("alloc.metric.gap"), "—" if gap is None else f"{100 * float(gap):.3f}%",
+                   help=tr("alloc.metric.gap_help", solver=s.get("solver") or "—"), border=True)
     cols[3].metric(tr("alloc.metric.solve_time"), "—" if s.get("solve_s") is None else f"{float(s['solve_s']):.1f} s",
                    border=True)
     cols[4].metric(tr("alloc.metric.assigned"), f"{s.get('assigned', '—')} / {s.get('units', '—')}", border=True)
