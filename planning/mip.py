@@ -63,7 +63,7 @@ class HighsMip:
     name = "HiGHS"
 
     def __init__(self, cost, lower, upper, integer, matrix, row_lower, row_upper, *, mip_rel_gap: float,
-                 threads: int | None = None):
+                 threads: int | None = None, maximize: bool = False):
         import highspy
 
         self._hs = highspy
@@ -83,6 +83,8 @@ class HighsMip:
         lp.a_matrix_.value_ = a.data.astype(np.float64)
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                            for i in np.asarray(integer, dtype=bool)]
+        if maximize:
+            lp.sense_ = highspy.ObjSense.kMaximize
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))

@@ -29,12 +29,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from geo.errors import InputError, PlanningError, Problem
+from planning.mip import HighsMip
 
 __all__ = ["LSCP", "MCLP", "PMedian", "Greedy"]
 
@@ -66,59 +66,20 @@ def _solve_mip(
     infeasible_message: str,
     start: np.ndarray | None = None,
 ) -> _MipOutcome:
-    """Pass one MIP to HiGHS in a single call and return its best feasible solution with the gap."""
-    n_col = len(cost)
-    rows = sp.csr_matrix(rows, shape=(rows.shape[0], n_col))
-    rows.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_col
-    lp.num_row_ = rows.shape[0]
-    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
-    lp.col_lower_ = np.asarray(col_lower, dtype=np.float64)
-    lp.col_upper_ = np.asarray(col_upper, dtype=np.float64)
-    lp.row_lower_ = np.asarray(row_lower, dtype=np.float64)
-    lp.row_upper_ = np.asarray(row_upper, dtype=np.float64)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.num_col_ = n_col
-    lp.a_matrix_.num_row_ = rows.shape[0]
-    lp.a_matrix_.start_ = rows.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = rows.indices.astype(np.int32)
-    lp.a_matrix_.value_ = rows.data.astype(np.float64)
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    kinds = np.where(integer, int(highspy.HighsVarType.kInteger), int(highspy.HighsVarType.kContinuous))
-    lp.integrality_ = [highspy.HighsVarType(int(k)) for k in kinds]
+    """Pass one MIP to HiGHS (:class:`planning.mip.HighsMip`) and return its best feasible solution with the gap.
 
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.passModel(lp)
-    highs.setOptionValue("time_limit", float(time_limit))
-    highs.setOptionValue("mip_rel_gap", float(mip_gap))
-    if start is not None:
-        # a feasible start (the greedy scale-up) means a time limit never returns worse than the heuristic
-        solution = highspy.HighsSolution()
-        solution.col_value = np.asarray(start, dtype=np.float64)
-        solution.value_valid = True
-        highs.setSolution(solution)
-    highs.run()
-    status = highs.getModelStatus()
-    status_text = highs.modelStatusToString(status)
-    info = highs.getInfo()
-    if status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+    A feasible ``start`` (the greedy scale-up) means a time limit never returns worse than the heuristic."""
+    mip = HighsMip(cost, col_lower, col_upper, integer, rows, row_lower, row_upper, mip_rel_gap=mip_gap,
+                   maximize=maximize)
+    result = mip.solve(time_limit_s=time_limit, start=start)
+    if "nfeasible" in result.status:
         raise PlanningError(infeasible_message)
-    # primal_solution_status 2 = feasible: a time limit still returns the incumbent with its gap
-    if info.primal_solution_status != 2:
+    if not result.feasible:
         raise PlanningError(
-            f"HiGHS found no feasible solution ({status_text}) within time_limit={time_limit:g} s; "
+            f"HiGHS found no feasible solution ({result.status}) within time_limit={time_limit:g} s; "
             "raise time_limit or shrink the candidate set"
         )
-    # HiGHS reports a tiny negative gap on some proven optima and +inf before it has any bound
-    gap = max(0.0, float(info.mip_gap))
-    return _MipOutcome(
-        values=np.asarray(highs.getSolution().col_value, dtype=np.float64),
-        objective=float(info.objective_function_value),
-        mip_gap=gap,
-        status=status_text,
-    )
+    return _MipOutcome(values=result.values, objective=result.objective, mip_gap=result.gap, status=result.status)
 
 
 # --------------------------------------------------------------------------------------------------------------------
