@@ -1208,9 +1208,14 @@ class AllocationModel:
         if not result.feasible:
             if "nfeasible" in result.status:
                 raise PlanningError(self._name_binding_constraint())
+            hard = [name for name, on in (("the hard urban + mountain rule (use mountain_rule='soft')",
+                                           self.mountain_rule == "hard"),
+                                          ("the load-balance band", self.balance_band is not None),
+                                          ("the travel cap", self.travel_cap_min is not None),
+                                          ("locks", bool(self.locks)), ("contiguity", self.contiguity)) if on]
             raise PlanningError(
                 f"no feasible plan found within the time limit of {self.time_limit_s:g} s ({result.status}); "
-                "raise time_limit_s, or relax the load-balance band, travel cap or contiguity")
+                "raise time_limit_s" + (", or relax " + ", ".join(hard) if hard else ""))
         self._run = run
         self.status = result.status
         self.objective = result.objective

@@ -315,3 +315,14 @@ def test_auto_solver_is_cpsat_with_contiguity_and_highs_without(mountain_grid):
     assert loose.model_size["solver"] == "HiGHS" and loose.model_size["contiguity"] == "none"
     # Dropping a constraint never makes the optimum worse.
     assert loose.objective <= zoned.objective + 1e-6 * abs(zoned.objective)
+
+
+def test_time_limit_without_a_plan_names_the_hard_rules_to_relax():
+    from geo.region import load_demo_region
+
+    region = load_demo_region()
+    # On the demo region no plan satisfying the hard urban + mountain rule is found in 2 s (nor in 120 s).
+    with pytest.raises(PlanningError, match=r"no feasible plan found within the time limit of 2 s.*"
+                                            r"mountain_rule='soft'.*contiguity"):
+        AllocationModel(region.units, region.agencies, region.travel_matrix(), time_limit_s=2,
+                        mountain_rule="hard").solve()
