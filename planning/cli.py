@@ -112,13 +112,14 @@ def run_allocate(args, region):
     from planning.allocation import AllocationModel
 
     model = AllocationModel(region.units, region.agencies, region.travel_matrix(), travel_cap_min=args.travel_cap,
-                            contiguity=not args.no_contiguity, time_limit_s=args.time_limit).solve()
+                            contiguity=not args.no_contiguity, time_limit_s=args.time_limit,
+                            solver=args.solver).solve()
     units = region.units.merge(model.unit_table, on="unit_id", how="left", suffixes=("", "_plan"))
     _write_xlsx(args.out / "allocation.xlsx", {"agencies": model.agency_table, "units": model.unit_table,
                                                "vs_nearest": model.comparison})
     _write_gpkg(args.out / "allocation.gpkg", {"units": units, "agencies": region.agencies})
     result = {"command": "allocate", "status": model.status, "objective": model.objective, "mip_gap": model.mip_gap,
-              "solve_time_s": getattr(model, "solve_time_s", None),
+              "solve_time_s": model.solve_time, "solver": model.model_size["solver"],
               "unassigned": int(model.assignment.isna().sum())}
     return result, model
 
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=helptext)
         p.add_argument("--travel-cap", type=float, default=None, help="maximum agency-to-unit minutes")
         p.add_argument("--no-contiguity", action="store_true", help="do not require connected zones")
+        p.add_argument("--solver", choices=["auto", "highs", "cpsat"], default="auto",
+                       help="exact solver (auto: CP-SAT for small models with contiguity, HiGHS otherwise)")
         if name == "report":
             p.add_argument("--lang", choices=["zh", "en"], default="zh")
     return parser
