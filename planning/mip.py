@@ -24,6 +24,8 @@ floating-point rows; objective and bound are those of the fixed-point model (dif
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -36,6 +38,40 @@ SOLVERS: tuple[str, ...] = ("auto", "highs", "cpsat")
 CPSAT_MAX_COLUMNS = 4000
 #: Upper bound given to unbounded continuous columns in CP-SAT (in units of ``1 / scale``).
 _CPSAT_BIG = 2 ** 40
+_banner_lock = threading.Lock()
+_banner_silenced = False
+
+
+def new_highs():
+    """A ``highspy.Highs`` with output off.
+
+    HiGHS prints its banner on the C-level stdout when a process makes its first instance, before any option can
+    be set; on the command line that line would precede the JSON result. The first instance is therefore made
+    with file descriptor 1 pointed at /dev/null (C buffers flushed before it is restored).
+    """
+    global _banner_silenced
+    import ctypes
+
+    import highspy
+
+    with _banner_lock:
+        if _banner_silenced:
+            h = highspy.Highs()
+        else:
+            sys.stdout.flush()
+            libc = ctypes.CDLL(None)
+            saved = os.dup(1)
+            try:
+                with open(os.devnull, "w") as null:
+                    os.dup2(null.fileno(), 1)
+                    h = highspy.Highs()
+                    libc.fflush(None)
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            _banner_silenced = True
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 @dataclass
@@ -85,8 +121,7 @@ class HighsMip:
                            for i in np.asarray(integer, dtype=bool)]
         if maximize:
             lp.sense_ = highspy.ObjSense.kMaximize
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = new_highs()
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         h.setOptionValue("random_seed", 0)
         if threads:

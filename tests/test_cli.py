@@ -159,3 +159,15 @@ def test_module_entry_point_runs_as_a_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "planning", "--help"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "coverage" in proc.stdout and "allocate" in proc.stdout
+
+
+def test_allocate_process_prints_only_its_json_line(small_region, tmp_path):
+    # HiGHS prints a banner on the C-level stdout at its first instance; the CLI's stdout must stay one JSON line.
+    proc = subprocess.run([sys.executable, "-m", "planning", "allocate", "--osm", str(small_region / "town.osm"),
+                           "--units", str(small_region / "villages.csv"), "--agencies",
+                           str(small_region / "agencies.csv"), "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["command"] == "allocate"
