@@ -1,7 +1,7 @@
 """District allocation (分片包干): every planning unit goes to exactly one active care agency.
 
-The model is an exact mixed-integer programme solved by CP-SAT (small models with contiguity) or HiGHS (the
-rest), through :mod:`planning.mip`:
+The model is an exact mixed-integer programme solved by CP-SAT (small models with contiguity whose LP bound is
+weak) or HiGHS (the rest), through :mod:`planning.mip`:
 
 * ``x[a, u]`` is 1 when agency ``a`` serves unit ``u``; every unit that some agency can serve is served by
   exactly one. Suspended agencies keep the units they held in the previous plan and get no new ones;
@@ -53,6 +53,9 @@ from planning.adjacency import UnitAdjacency, build_adjacency
 from planning.mip import CPSAT_MAX_COLUMNS, SOLVERS, HighsMip, MipResult, make_mip
 
 MOUNTAIN_RULES: tuple[str, ...] = ("soft", "hard", "off")
+#: ``solver="auto"`` uses CP-SAT when the LP relaxation splits more than this share of the units (see
+#: :meth:`AllocationModel._pick_solver`).
+LP_SPLIT_SHARE = 0.3
 RELAXABLE: tuple[str, ...] = ("mountain rule", "load-balance band", "locks", "contiguity", "travel cap", "capacity")
 
 
@@ -193,8 +196,8 @@ class AllocationModel:
         Candidate pairs are pruned to the ``candidates_k`` nearest agencies only when the full set has more pairs
         than this; smaller models are solved whole, so their optimum is the optimum over every agency.
     solver : str
-        ``"auto"`` (CP-SAT for small models with contiguity, HiGHS for the rest; see :meth:`_pick_solver`),
-        ``"highs"`` or ``"cpsat"``.
+        ``"auto"`` (CP-SAT for small models with contiguity and a weak LP bound, HiGHS for the rest; see
+        :meth:`_pick_solver`), ``"highs"`` or ``"cpsat"``.
     time_limit_s, mip_rel_gap : float
         Solver limits; the best feasible plan found is returned with its gap.
     outside_tolerance_m : float
@@ -882,20 +885,25 @@ class AllocationModel:
             key[a, members] = hops * 1e6 + self.minutes[a, members]
         return key
 
-    def _pick_solver(self, model: dict) -> str:
-        """``solver="auto"``: CP-SAT for ordered-contiguity models up to CPSAT_MAX_COLUMNS columns, HiGHS otherwise.
+    def _pick_solver(self, model: dict, lp_split_share: float) -> str:
+        """``solver="auto"``: CP-SAT for ordered-contiguity models of at most CPSAT_MAX_COLUMNS columns whose LP
+        relaxation splits more than LP_SPLIT_SHARE of the units between agencies; HiGHS otherwise.
 
-        Measured on the demo region (two cores): with ordered contiguity CP-SAT proves the optimum 5-16 times
-        faster than HiGHS under every rule set tried (default, mountain rule off, balance band, travel cap);
-        without contiguity the model is a capacitated assignment with a tight LP, which HiGHS proves in about
-        5 s while CP-SAT is still 1.3% off after 60 s. Flow and cut models keep HiGHS (the cut loop adds rows).
-        The rule is not universal: on generated hexagon grids of Yuyao's size (320 units, 40 agencies, pruned to
-        1,280 pairs) both prove the optimum but HiGHS is 1.5-2 times faster (15 s against 27 s, 3.6 s against
-        7.1 s), as its LP bound is tight there; pass ``solver="highs"`` for such regions."""
+        A split-up LP means a weak bound, where LP-based branch and bound spends its time proving and CP-SAT's
+        clause learning pays. Measured on two cores:
+
+        * demo region, ordered contiguity: the LP splits 76-91% of the units; CP-SAT proves the optimum 5-16
+          times faster than HiGHS under every rule set tried (default, mountain rule off, ±60% band, travel cap);
+        * generated hexagon grids (120-2,000 units, 25-100 agencies): the LP splits 5-13% of the units; both
+          prove the optimum but HiGHS is up to 2 times faster (Yuyao's size, 320 × 40: 15 s against 27 s);
+        * without contiguity (a capacitated assignment) HiGHS proves the demo in about 5 s while CP-SAT is still
+          1.3% off after 60 s. Flow and cut models keep HiGHS (the cut loop adds rows).
+        """
         if self.solver != "auto":
             return self.solver
         small = model["matrix"].shape[1] <= CPSAT_MAX_COLUMNS
-        return "cpsat" if model["mode"] == "ordered" and small else "highs"
+        split = lp_split_share > LP_SPLIT_SHARE
+        return "cpsat" if model["mode"] == "ordered" and small and split else "highs"
 
     def _contiguity_mode(self, n_pairs: int) -> str:
         if self.contiguity_method != "auto":
@@ -1102,18 +1110,21 @@ class AllocationModel:
         deadline = started + time_limit_s
         n_p = model["n_pairs"]
         pa, pu = model["pa"], model["pu"]
-        mip = make_mip(model["cost"], model["lower"], model["upper"], model["integer"], model["matrix"],
-                       model["row_lower"], model["row_upper"], mip_rel_gap=self.mip_rel_gap,
-                       solver=self._pick_solver(model), threads=self.threads)
-        out["solver"] = mip.name
-        # The LP relaxation (HiGHS) finds infeasibility cheaply, bounds the cut loop and seeds the fix-and-solve
-        # of the flow and cut models.
+        # The LP relaxation (HiGHS) finds infeasibility cheaply, picks the solver, bounds the cut loop and seeds
+        # the fix-and-solve of the flow and cut models.
         lp = HighsMip(model["cost"], model["lower"], model["upper"], np.zeros_like(model["integer"]),
                       model["matrix"], model["row_lower"], model["row_upper"], mip_rel_gap=self.mip_rel_gap,
                       threads=self.threads).solve(time_limit_s=max(time_limit_s, 0.1))
         if not lp.feasible:
             out["result"] = MipResult(lp.status, None, float("nan"), float("nan"), float("inf"), lp.solve_s, False)
             return out
+        x = lp.values[:n_p]
+        split = np.unique(pu[(x > 1e-6) & (x < 1 - 1e-6)])
+        out["lp_split_share"] = len(split) / max(len(np.unique(pu)), 1)
+        mip = make_mip(model["cost"], model["lower"], model["upper"], model["integer"], model["matrix"],
+                       model["row_lower"], model["row_upper"], mip_rel_gap=self.mip_rel_gap,
+                       solver=self._pick_solver(model, out["lp_split_share"]), threads=self.threads)
+        out["solver"] = mip.name
         added: list = []
         bound = -np.inf
         status = "Time limit reached"
@@ -1228,6 +1239,7 @@ class AllocationModel:
         self.model_size = dict(pairs=run["model"]["n_pairs"], columns=int(run["model"]["matrix"].shape[1]),
                                rows=int(run["model"]["matrix"].shape[0]), contiguity=run["model"]["mode"],
                                cut_rounds=run["cut_rounds"], cuts=run["cuts"], solver=run.get("solver", ""),
+                               lp_split_share=run.get("lp_split_share"),
                                pruned=run["pruned"])
         self._collect(run)
         return self

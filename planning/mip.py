@@ -11,9 +11,10 @@ bound spends most of its time proving. CP-SAT combines an LP bound with clause l
 and a portfolio of search workers, and proves such models several times faster: on the demo region's full model
 (1,190 candidate pairs) HiGHS needs about 19 s and SCIP 21 s, CP-SAT about 3 s on two cores
 (``bench/districts.py`` runs both). Where the LP is tight HiGHS wins instead: allocation without contiguity
-(CP-SAT still 1.3% from optimal after 60 s on the demo, HiGHS optimal in 5 s), the p-median-style operating
-districts, and large models (thousands of pairs). Each model picks with its ``solver="auto"``;
-:func:`make_mip` takes the name it picked.
+(CP-SAT still 1.3% from optimal after 60 s on the demo, HiGHS optimal in 5 s), allocation on grids whose LP
+relaxation is nearly integral (HiGHS up to 2 times faster), the p-median-style operating districts, and large
+models (thousands of pairs). Each model picks with its ``solver="auto"`` (the allocation looks at how many
+units its LP relaxation splits); :func:`make_mip` takes the name it picked.
 
 CP-SAT works on integers, so :class:`CpSatMip` solves the model in fixed point: continuous columns in steps of
 ``1 / scale`` (default 1e-6), fractional row coefficients and the objective scaled by ``scale``. Row coefficients

@@ -12,7 +12,7 @@ import shapely
 from geo.errors import InputError, PlanningError
 from geo.traveltime import TravelMatrix
 from planning.adjacency import build_adjacency
-from planning.allocation import AllocationModel, AllocationWeights, count_contiguity_violations
+from planning.allocation import LP_SPLIT_SHARE, AllocationModel, AllocationWeights, count_contiguity_violations
 from planning.plan_ops import Plan
 
 SIZE = 0.01  # degrees; about 0.8 × 1.1 km at 42.5° N
@@ -307,11 +307,14 @@ def test_unknown_solver_is_refused(grid):
         AllocationModel(units, agencies, matrix, solver="cplex")
 
 
-def test_auto_solver_is_cpsat_with_contiguity_and_highs_without(mountain_grid):
+def test_auto_solver_follows_contiguity_and_the_lp_split(mountain_grid):
     units, agencies, matrix = mountain_grid
     zoned = AllocationModel(units, agencies, matrix, time_limit_s=30).solve()
     loose = AllocationModel(units, agencies, matrix, time_limit_s=30, contiguity=False).solve()
-    assert zoned.model_size["solver"] == "CP-SAT" and zoned.model_size["contiguity"] == "ordered"
+    assert zoned.model_size["contiguity"] == "ordered"
+    split = zoned.model_size["lp_split_share"]
+    assert 0 <= split <= 1
+    assert zoned.model_size["solver"] == ("CP-SAT" if split > LP_SPLIT_SHARE else "HiGHS")
     assert loose.model_size["solver"] == "HiGHS" and loose.model_size["contiguity"] == "none"
     # Dropping a constraint never makes the optimum worse.
     assert loose.objective <= zoned.objective + 1e-6 * abs(zoned.objective)
@@ -326,3 +329,19 @@ def test_time_limit_without_a_plan_names_the_hard_rules_to_relax():
                                             r"mountain_rule='soft'.*contiguity"):
         AllocationModel(region.units, region.agencies, region.travel_matrix(), time_limit_s=2,
                         mountain_rule="hard").solve()
+
+
+def test_demo_region_is_solved_whole_and_proven_optimal_by_cpsat():
+    from geo.region import load_demo_region
+
+    region = load_demo_region()
+    model = AllocationModel(region.units, region.agencies, region.travel_matrix(), time_limit_s=60).solve()
+    # Town-sized units against small agencies: the LP relaxation splits most units, so auto picks CP-SAT.
+    assert model.model_size["lp_split_share"] > 0.6 and model.model_size["solver"] == "CP-SAT"
+    assert model.model_size["pruned"] is False and model.attempts[0]["k"] is None
+    assert model.status == "Optimal" and model.mip_gap <= 1e-4
+    assert model.summary["unassigned"] == 0
+    assert count_contiguity_violations(model.owner, model.adjacency.matrix, model.roots,
+                                       np.isin(model.unit_ids, model.islands)) == 0
+    loads = model.agency_table
+    assert (loads["demand"] <= loads["capacity"] + 1e-6).all()
