@@ -962,16 +962,23 @@ class AllocationModel:
         return (np.array(rows), np.array(cols), np.array(vals), np.full(len(upper), -np.inf), np.array(upper))
 
     def _greedy_owner(self, model: dict, cand: np.ndarray, fixed: np.ndarray, exempt: np.ndarray,
-                      initial: np.ndarray | None = None) -> np.ndarray | None:
-        """A contiguous, capacity-feasible assignment grown from the roots, nearest pair first, or None.
+                      initial: np.ndarray | None = None, lp_values: np.ndarray | None = None) -> np.ndarray | None:
+        """A contiguous, capacity-feasible assignment grown from the roots, or None when some unit is left over.
 
-        Zones grow one bordering unit at a time (a heap of (minutes, agency, unit) over each zone's border),
-        so every zone stays connected; islands go to the nearest agency with room at the end."""
+        Zones grow one bordering unit at a time from a heap over each zone's border: pairs the LP relaxation
+        (``lp_values``) leans to first, then the nearest, fuller agencies growing more slowly. In the ordered
+        model a unit joins only through a zone neighbour nearer the root (the model's own order), so the plan
+        satisfies its rows. Units left over get a second pass over every agency with room that borders them
+        (repeated while it places units); islands go to the nearest agency with room."""
         import heapq
 
         n_u = len(self.unit_ids)
         adj = self.adjacency.matrix
         d = self.demand
+        key = self._order_keys(cand, model["fixed_root"], exempt) if model["mode"] == "ordered" else None
+        lean = np.zeros(cand.shape)
+        if lp_values is not None:
+            lean[model["pa"], model["pu"]] = np.round(lp_values[:model["n_pairs"]], 3)
         owner = np.full(n_u, -1, dtype=np.int64)
         room = np.where(self.eligible, self.capacity, 0.0).astype(float)
         locked = fixed >= 0
@@ -979,12 +986,18 @@ class AllocationModel:
         np.subtract.at(room, fixed[locked], d[locked])
         heap: list = []
 
+        def neighbours(u: int) -> np.ndarray:
+            return adj.indices[adj.indptr[u]:adj.indptr[u + 1]]
+
+        def may_grow(a: int, u: int, v: int) -> bool:
+            return owner[v] < 0 and cand[a, v] and not exempt[v] and (key is None or key[a, u] < key[a, v])
+
         def push_border(a: int, u: int) -> None:
-            for v in adj.indices[adj.indptr[u]:adj.indptr[u + 1]]:
-                if owner[v] < 0 and cand[a, v] and not exempt[v]:
+            used = 1.0 - room[a] / max(self.capacity[a], 1e-9)
+            for v in neighbours(u):
+                if may_grow(a, u, v):
                     # Fuller agencies grow more slowly, so one zone does not wall in a neighbour's units.
-                    used = 1.0 - room[a] / max(self.capacity[a], 1e-9)
-                    heapq.heappush(heap, (float(self.minutes[a, v]) * (1.0 + 3.0 * used), a, int(v)))
+                    heapq.heappush(heap, (-lean[a, v], float(self.minutes[a, v]) * (1.0 + 3.0 * used), a, int(v)))
 
         for a, r in model["fixed_root"].items():
             if owner[r] < 0 and cand[a, r] and d[r] <= room[a] + 1e-9:
@@ -1001,19 +1014,32 @@ class AllocationModel:
         for u in np.flatnonzero(owner >= 0):
             push_border(int(owner[u]), int(u))
         while heap:
-            _, a, u = heapq.heappop(heap)
+            *_, a, u = heapq.heappop(heap)
             if owner[u] >= 0 or d[u] > room[a] + 1e-9:
                 continue
             owner[u] = a
             room[a] -= d[u]
             push_border(a, u)
-        for u in np.flatnonzero((owner < 0) & exempt & cand.any(axis=0)):
+        need = cand.any(axis=0)
+        placed = True
+        while placed:
+            placed = False
+            for v in np.flatnonzero((owner < 0) & need & ~exempt):
+                best, best_t = -1, np.inf
+                for u in neighbours(v):
+                    a = owner[u]
+                    if a >= 0 and may_grow(a, u, v) and d[v] <= room[a] + 1e-9 and self.minutes[a, v] < best_t:
+                        best, best_t = int(a), float(self.minutes[a, v])
+                if best >= 0:
+                    owner[v] = best
+                    room[best] -= d[v]
+                    placed = True
+        for u in np.flatnonzero((owner < 0) & exempt & need):
             ok = cand[:, u] & (room >= d[u] - 1e-9)
             if ok.any():
                 a = int(np.argmin(np.where(ok, self.minutes[:, u], np.inf)))
                 owner[u] = a
                 room[a] -= d[u]
-        need = cand.any(axis=0)
         return owner if (owner[need] >= 0).all() else None
 
     def _evaluate(self, model: dict, x: np.ndarray, deadline: float) -> MipResult | None:
@@ -1126,16 +1152,18 @@ class AllocationModel:
                        solver=self._pick_solver(model, out["lp_split_share"]), threads=self.threads)
         out["solver"] = mip.name
         added: list = []
-        bound = -np.inf
+        # The LP relaxation is a valid lower bound in every mode (the cut model's LP lacks only cuts), so a plan
+        # found before the solver reports a bound of its own still gets an honest gap.
+        bound = lp.objective
         status = "Time limit reached"
         # Seed: zones grown greedily from the roots (contiguous, within capacity); when that fails, a
         # fix-and-solve around the LP relaxation's integral part.
         best = None
-        owner = self._greedy_owner(model, cand, fixed, exempt)
+        owner = self._greedy_owner(model, cand, fixed, exempt, lp_values=lp.values)
         if owner is not None:
             best = self._evaluate(model if model["mode"] != "flow" else flow_model, (owner[pu] == pa).astype(float),
                                   deadline)
-        if best is None and model["mode"] != "ordered":  # the ordered LP is tight: HiGHS does better unseeded
+        if best is None and model["mode"] != "ordered":  # ordered models: the solvers find a first plan faster
             best = self._fix_and_solve(flow_model, added, lp.values[:n_p] > 1 - 1e-6, deadline)
         while time.perf_counter() < deadline:
             if best is not None and best.objective - max(bound, lp.objective) <= self.mip_rel_gap * abs(best.objective):
@@ -1149,7 +1177,8 @@ class AllocationModel:
                 status = result.status
                 best = None
                 break
-            bound = max(bound, result.bound)
+            if np.isfinite(result.bound):
+                bound = max(bound, result.bound)
             if not result.feasible:
                 break
             cuts = self._separate(result.values, model, cand, fixed_root, variable_root, exempt) \
