@@ -1234,22 +1234,28 @@ class AllocationModel:
                               solve_s=run["result"].solve_s)]
         # Widen the candidate set step by step (2k, then every agency) while the pruned model has no plan: a
         # slightly wider model is far cheaper than the full one.
-        while not run["result"].feasible and run["pruned"] and k is not None:
+        # Each attempt needs its share of the time limit: with under a second left, a wider model would only be
+        # built to be stopped (on thousands of units, building it takes longer than the limit itself).
+        def remaining() -> float:
+            return self.time_limit_s - (time.perf_counter() - started)
+
+        while not run["result"].feasible and run["pruned"] and k is not None and remaining() >= 1.0:
             k = 2 * k if 2 * k < len(self.agency_ids) else None
-            remaining = max(self.time_limit_s - (time.perf_counter() - started), 1.0)
-            run = self._attempt(set(), k, remaining)
+            run = self._attempt(set(), k, remaining())
             self.attempts.append(dict(k=k, status=run["result"].status, pairs=run["model"]["n_pairs"],
                                       solve_s=run["result"].solve_s))
-        if not run["result"].feasible and run["model"]["mode"] == "ordered":
+        if not run["result"].feasible and run["model"]["mode"] == "ordered" and remaining() >= 1.0:
             # Ordered zones are a subset of connected zones: when none fits, search all connected zones.
             self._exact_contiguity = True
-            remaining = max(self.time_limit_s - (time.perf_counter() - started), 1.0)
-            run = self._attempt(set(), None, remaining)
+            run = self._attempt(set(), None, remaining())
             self.attempts.append(dict(k=None, status=run["result"].status, pairs=run["model"]["n_pairs"],
                                       solve_s=run["result"].solve_s, contiguity="exact"))
         result = run["result"]
         if not result.feasible:
-            if "nfeasible" in result.status:
+            # Infeasible on a pruned candidate set, or among ordered zones only, is no proof: the wider or exact
+            # model that could settle it was not reached within the time limit.
+            proof = not run["pruned"] and run["model"]["mode"] != "ordered"
+            if "nfeasible" in result.status and proof:
                 raise PlanningError(self._name_binding_constraint())
             hard = [name for name, on in (("the hard urban + mountain rule (use mountain_rule='soft')",
                                            self.mountain_rule == "hard"),
