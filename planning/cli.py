@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--travel-cap", type=float, default=None, help="maximum agency-to-unit minutes")
         p.add_argument("--no-contiguity", action="store_true", help="do not require connected zones")
         p.add_argument("--solver", choices=["auto", "highs", "cpsat"], default="auto",
-                       help="exact solver (auto: CP-SAT for small models with contiguity, HiGHS otherwise)")
+                       help="exact solver (auto: CP-SAT for small models with contiguity whose LP relaxation "
+                            "splits many units, HiGHS otherwise)")
         if name == "report":
             p.add_argument("--lang", choices=["zh", "en"], default="zh")
     return parser
