@@ -19,7 +19,8 @@ units its LP relaxation splits); :func:`make_mip` takes the name it picked.
 CP-SAT works on integers, so :class:`CpSatMip` solves the model in fixed point: continuous columns in steps of
 ``1 / scale`` (default 1e-6), fractional row coefficients and the objective scaled by ``scale``. Row coefficients
 are rounded outwards on each finite side (all columns are non-negative), so every plan it returns satisfies the
-floating-point rows; objective and bound are those of the fixed-point model (differences below 1e-6 relative).
+floating-point rows. The objective reported is the plan's floating-point cost; bound and gap come from the
+fixed-point model (they differ from floating point by less than 1e-6 relative on the allocation models).
 """
 
 from __future__ import annotations
