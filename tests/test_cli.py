@@ -100,28 +100,25 @@ def test_small_region_from_an_osm_file_the_test_wrote(small_region, tmp_path, ca
     assert (units["travel_min"] < 15).all()
 
 
+def _small_region_files(small_region) -> list[str]:
+    return ["--osm", str(small_region / "town.osm"), "--units", str(small_region / "villages.csv"),
+            "--agencies", str(small_region / "agencies.csv")]
+
+
 def test_allocate_on_small_region_assigns_every_village(small_region, tmp_path, capsys):
-    code, lines, err = _run(["allocate", "--osm", str(small_region / "town.osm"),
-                             "--units", str(small_region / "villages.csv"),
-                             "--agencies", str(small_region / "agencies.csv"), "--out", str(tmp_path)], capsys)
+    code, lines, err = _run(["allocate", *_small_region_files(small_region), "--out", str(tmp_path)], capsys)
     assert code == 0, err
     result = json.loads(lines[-1])
     assert result["unassigned"] == 0
     assert result["status"] == "Optimal" and result["solver"] in ("CP-SAT", "HiGHS") and result["solve_time_s"] > 0
     units = gpd.read_file(tmp_path / "allocation.gpkg", layer="units")
     assert units["agency_id"].notna().all() and len(units) == 6
-    code, lines, err = _run(["allocate", "--osm", str(small_region / "town.osm"),
-                             "--units", str(small_region / "villages.csv"), "--solver", "highs",
-                             "--agencies", str(small_region / "agencies.csv"), "--out", str(tmp_path)], capsys)
-    again = json.loads(lines[-1])
-    assert code == 0 and again["solver"] == "HiGHS"
-    assert again["objective"] == pytest.approx(result["objective"], rel=1e-4)
-    code, lines, err = _run(["allocate", "--osm", str(small_region / "town.osm"),
-                             "--units", str(small_region / "villages.csv"), "--solver", "cpsat",
-                             "--agencies", str(small_region / "agencies.csv"), "--out", str(tmp_path)], capsys)
-    third = json.loads(lines[-1])
-    assert code == 0 and third["solver"] == "CP-SAT"
-    assert third["objective"] == pytest.approx(result["objective"], rel=1e-4)
+    for option, name in (("highs", "HiGHS"), ("cpsat", "CP-SAT")):
+        code, lines, err = _run(["allocate", *_small_region_files(small_region), "--solver", option,
+                                 "--out", str(tmp_path)], capsys)
+        again = json.loads(lines[-1])
+        assert code == 0 and again["solver"] == name
+        assert again["objective"] == pytest.approx(result["objective"], rel=1e-4)
 
 
 def test_site_on_demo_region(tmp_path, capsys):
@@ -169,10 +166,8 @@ def test_module_entry_point_runs_as_a_process(tmp_path):
 
 def test_allocate_process_prints_only_its_json_line(small_region, tmp_path):
     # HiGHS prints a banner on the C-level stdout at its first instance; the CLI's stdout must stay one JSON line.
-    proc = subprocess.run([sys.executable, "-m", "planning", "allocate", "--osm", str(small_region / "town.osm"),
-                           "--units", str(small_region / "villages.csv"), "--agencies",
-                           str(small_region / "agencies.csv"), "--out", str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "planning", "allocate", *_small_region_files(small_region),
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 1, lines
