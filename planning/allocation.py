@@ -647,7 +647,7 @@ class AllocationModel:
 
     # ------------------------------------------------------------------ model
     def _build(self, cand: np.ndarray, fixed: np.ndarray, fixed_root: dict[int, int], variable_root: list[int],
-               exempt: np.ndarray, relax: set, mode: str | None = None, order_key: np.ndarray | None = None) -> dict:
+               exempt: np.ndarray, relax: set, mode: str | None = None) -> dict:
         w = self.weights
         n_a, n_u = cand.shape
         pa, pu = np.nonzero(cand)
@@ -787,6 +787,7 @@ class AllocationModel:
             nb_c = np.concatenate([arc_tail[arc_ok], fixed_flow])
             nb_v = np.concatenate([-np.ones(int(arc_ok.sum())), np.ones(len(fixed_flow))])
             add_rows(nb_r, nb_c, nb_v, np.full(len(fixed_flow), -np.inf), np.zeros(len(fixed_flow)))
+        order = None
         if mode == "ordered":
             # Ordered contiguity (after Zoltners & Sinha's shortest-path rule): a non-root unit may join agency
             # a's zone only if a neighbour nearer to the root is in the zone too,
@@ -794,7 +795,7 @@ class AllocationModel:
             # so every zone is connected, and the LP is far tighter than the flow model's. "Nearer" is the number
             # of unit borders from the root within the agency's candidate units, then travel time: plain travel
             # time would leave dead ends in mountain valleys, where a unit's neighbours lie across a ridge.
-            order = self._order_keys(cand, fixed_root, exempt) if order_key is None else order_key
+            order = self._order_keys(cand, fixed_root, exempt)
             key = order[pa, pu].copy()
             key[root_pair] = -np.inf
             o_row = np.full(n_p, -1)
@@ -869,7 +870,8 @@ class AllocationModel:
         return dict(cost=np.concatenate(cols_cost), lower=np.concatenate(cols_lo), upper=np.concatenate(cols_hi),
                     integer=np.concatenate(cols_int), matrix=a_mat, row_lower=np.concatenate(row_lo),
                     row_upper=np.concatenate(row_hi), pa=pa, pu=pu, n_pairs=n_p, mountain_holders=mountain_rows,
-                    mode=mode, pair=pair, fixed_root=dict(fixed_root), exempt=exempt)
+                    mode=mode, pair=pair, fixed_root=dict(fixed_root), exempt=exempt,
+                    order=order)
 
     def _order_keys(self, cand: np.ndarray, fixed_root: dict[int, int], exempt: np.ndarray) -> np.ndarray:
         """Order key per (agency, unit) for ordered contiguity: unit borders from the agency's root within its
@@ -975,7 +977,7 @@ class AllocationModel:
         n_u = len(self.unit_ids)
         adj = self.adjacency.matrix
         d = self.demand
-        key = self._order_keys(cand, model["fixed_root"], exempt) if model["mode"] == "ordered" else None
+        key = model["order"]
         lean = np.zeros(cand.shape)
         if lp_values is not None:
             lean[model["pa"], model["pu"]] = np.round(lp_values[:model["n_pairs"]], 3)
