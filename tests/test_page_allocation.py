@@ -293,3 +293,15 @@ def test_four_operating_districts_are_balanced_and_cover_every_unit(region, work
     metrics = {m.label: m.value for m in districts.metric}
     assert float(metrics["需求最高/最低之比"]) == pytest.approx(demand.max() / demand.min(), abs=0.01)
     assert 0 < float(metrics["紧凑度（Polsby-Popper 平均）"]) <= 1
+
+
+def test_solver_choice_reaches_the_model_and_the_gap_tooltip(region, workspace_path):
+    from ui.pages.allocation import DEFAULTS, SOLVER_CHOICES, model_options
+
+    assert DEFAULTS["solver"] == "auto" and set(SOLVER_CHOICES) == {"auto", "cpsat", "highs"}
+    assert model_options({**DEFAULTS, "solver": "highs"})["solver"] == "highs"
+    assert model_options({k: v for k, v in DEFAULTS.items() if k != "solver"})["solver"] == "auto"  # older plans
+    at = _page(**{P + "solver": "highs"})
+    assert not _errors(at), _errors(at)
+    gap = next(m for m in at.tabs[0].metric if m.label == "最优性差距")
+    assert "HiGHS" in gap.proto.help

@@ -67,6 +67,7 @@ NO_ZONE_FILL = "#ffffff"
 MOUNTAIN_RULES = ("soft", "hard", "off")
 CAPACITY_SOURCES = ("registry", "caregivers")
 OPERATIONS = ("substitute", "reduce", "suspend", "replan")
+SOLVER_CHOICES = ("auto", "cpsat", "highs")
 
 DEFAULTS: dict = dict(
     volunteer_bonus_min=AllocationWeights().volunteer_bonus_min,
@@ -83,6 +84,7 @@ DEFAULTS: dict = dict(
     use_balance_band=False,
     balance_band_pct=50,
     time_limit_s=30,
+    solver="auto",
     locks=[],
     forbidden=[],
     preferences=[],
@@ -132,6 +134,7 @@ def model_options(params: dict, *, adjacency=None) -> dict:
         forbidden=[(str(a), str(u)) for a, u in params.get("forbidden") or []],
         preferences=preferences or None, pairs="auto" if params.get("pairing") else None,
         clients_per_caregiver=float(params["clients_per_caregiver"]), time_limit_s=float(params["time_limit_s"]),
+        solver=str(params.get("solver", "auto")),
     )
 
 
@@ -424,6 +427,8 @@ def parameter_form(region) -> dict:
                             key=P + "travel_cap_min")
             st.number_input(tr("alloc.params.time_limit"), min_value=1, max_value=600, step=5,
                             key=P + "time_limit_s", help=tr("alloc.params.time_limit_help"))
+            st.selectbox(tr("alloc.params.solver"), SOLVER_CHOICES, key=P + "solver",
+                         format_func=lambda s: tr(f"alloc.solver.{s}"), help=tr("alloc.params.solver_help"))
         e1, e2, e3 = st.columns(3, gap="medium")
         initial = st.session_state.get(P + "initial_tables", {})
         with e1:
@@ -916,7 +921,8 @@ def run_operation(op: str, plan: Plan, region, matrix, adjacency, params: dict, 
     overrides = json.loads(json.dumps(overrides or {}))
     agencies = effective_agencies(region.agencies, params, overrides)
     options = dict(adjacency=adjacency, time_limit_s=float(params["time_limit_s"]),
-                   clients_per_caregiver=float(params["clients_per_caregiver"]))
+                   clients_per_caregiver=float(params["clients_per_caregiver"]),
+                   solver=str(params.get("solver", "auto")))
     if op == "substitute":
         new = substitute_shortfall(plan, region.units, agencies, matrix, agency_id=agency_id,
                                    new_capacity=kwargs.get("new_capacity"), why=why, **options)
