@@ -164,13 +164,6 @@ class HighsMip:
                          float(info.mip_dual_bound), gap, elapsed, feasible)
 
 
-def solve_highs_mip(cost, lower, upper, integer, matrix, row_lower, row_upper, *, time_limit_s: float,
-                    mip_rel_gap: float, start: np.ndarray | None = None, threads: int | None = None) -> MipResult:
-    """Pass a whole MIP to HiGHS in one call and solve it (see :class:`HighsMip`)."""
-    return HighsMip(cost, lower, upper, integer, matrix, row_lower, row_upper, mip_rel_gap=mip_rel_gap,
-                    threads=threads).solve(time_limit_s=time_limit_s, start=start)
-
-
 class CpSatMip:
     """One MIP held as a CP-SAT model in fixed point (see the module notes); same interface as :class:`HighsMip`.
 
